@@ -1,0 +1,37 @@
+# The two commands a new user types: `make demo` and `make test`.
+# Both set everything up first: system packages (when run as root and missing), a local
+# virtualenv in .venv, and refarch with its pinned dependencies.
+
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.refarch-installed
+
+.PHONY: setup system-deps demo test bench strip-notebooks clean
+
+setup: system-deps $(STAMP)
+
+system-deps:
+	@bash scripts/install-system-deps.sh
+
+$(STAMP): pyproject.toml
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	@touch $(STAMP)
+
+demo: setup
+	$(BIN)/refarch demo
+
+test: setup
+	$(BIN)/python -m pytest
+
+bench: setup
+	@for b in bench/bench_*.py; do echo "== $$b"; $(BIN)/python $$b || exit 1; done
+
+strip-notebooks: setup
+	$(BIN)/nbstripout notebooks/*.ipynb
+
+clean:
+	rm -rf $(VENV) .pytest_cache test-output

@@ -1,0 +1,1 @@
+"""Sub-commands of the ``refarch`` CLI, one module each with a ``register(subparsers)``."""

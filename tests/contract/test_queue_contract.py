@@ -719,7 +719,8 @@ def _run_consumers(
         r.start()
     deliveries: list[tuple[Any, ...]] = []
     done = 0
-    deadline = time.monotonic() + seconds + 60
+    # Generous: spawned consumers import psycopg/boto3 first, which is slow on a busy machine.
+    deadline = time.monotonic() + seconds + 240
     while done < workers and time.monotonic() < deadline:
         item = results.get(timeout=max(1.0, deadline - time.monotonic()))
         if item[0] == "done":

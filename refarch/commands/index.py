@@ -1,0 +1,166 @@
+"""``refarch index-server``, ``refarch index-catalog`` and ``refarch index-query``.
+
+* ``index-server`` runs the local Pinecone-compatible index server in the foreground (data
+  under ``REFARCH_HOME/index``; stop it with Ctrl-C).
+* ``index-catalog`` embeds a catalog (generated, or a CSV file) and upserts it straight into
+  the index's ``catalog`` namespace, with progress: the notebook-stage path, without Postgres.
+* ``index-query`` embeds a query and asks the index directly, printing what the index holds
+  (metadata) with scores; ``refarch search`` is the production search through Postgres.
+
+With the local backend, the last two use the server already running on ``REFARCH_INDEX_PORT``
+or start one for the duration of the command.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from refarch.errors import InputError
+from refarch.settings import Settings
+
+
+def _positive(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
+
+
+def _top_k(text: str) -> int:
+    value = _positive(text)
+    if value > 10_000:
+        raise argparse.ArgumentTypeError(f"must be at most 10000, got {value}")
+    return value
+
+
+@contextmanager
+def _index(settings: Settings, namespace: str) -> Iterator[Any]:
+    """The vector index port for ``namespace``, with a local server running if needed."""
+    from refarch.index.client import open_vector_index
+    from refarch.index.process import local_index_session
+    from refarch.model_spec import DIMENSION, METRIC
+
+    if settings.index_backend == "local":
+        with local_index_session(settings) as url:
+            yield open_vector_index(settings, namespace=namespace, host=url,
+                                    dimension=DIMENSION, metric=METRIC)
+    else:
+        yield open_vector_index(settings, namespace=namespace, dimension=DIMENSION,
+                                metric=METRIC)
+
+
+def _server(args: argparse.Namespace, settings: Settings) -> int:
+    from refarch.index.process import default_data_dir
+    from refarch.index.server.main import serve
+
+    data_dir = (args.data_dir or default_data_dir(settings)).resolve()
+    print(f"refarch index server: data in {data_dir}, listening on "
+          f"http://{args.host or settings.index_host}:{args.port or settings.index_port} "
+          f"(Ctrl-C stops it)", file=sys.stderr)
+    serve(data_dir, args.host or settings.index_host, args.port or settings.index_port,
+          settings.index_api_key)
+    return 0
+
+
+def _products(args: argparse.Namespace) -> list[Any]:
+    from refarch.catalog import generate_products, read_catalog_csv, sample_catalog_path
+
+    if args.generate is not None:
+        return list(generate_products(args.generate))
+    path = args.csv or sample_catalog_path()
+    result = read_catalog_csv(path)
+    for error in result.errors[:10]:
+        print(f"skipped {error}", file=sys.stderr)
+    if len(result.errors) > 10:
+        print(f"... and {len(result.errors) - 10} more rejected records", file=sys.stderr)
+    if not result.products:
+        raise InputError(f"{path} holds no valid product")
+    return result.products
+
+
+def _catalog(args: argparse.Namespace, settings: Settings) -> int:
+    from refarch.embeddings import get_embedder
+    from refarch.index.catalog import index_catalog
+
+    products = _products(args)
+    embedder = get_embedder(settings)
+    with _index(settings, args.namespace) as index:
+        written = index_catalog(index, products, embedder, batch_size=args.batch_size)
+        total = index.count()
+    print(f"indexed {written:,} products into index {settings.index_name!r}, namespace "
+          f"{args.namespace!r}, which now holds {total:,} vectors")
+    return 0
+
+
+def _query(args: argparse.Namespace, settings: Settings) -> int:
+    from refarch.embeddings import get_embedder
+    from refarch.index.catalog import render_matches
+
+    flt = None
+    if args.filter:
+        try:
+            flt = json.loads(args.filter)
+        except ValueError as exc:
+            raise InputError(f"--filter is not valid JSON: {exc}") from None
+        if not isinstance(flt, dict):
+            raise InputError("--filter must be a JSON object, e.g. '{\"category\": \"Drinkware\"}'")
+    vector = get_embedder(settings).encode_query(args.query)
+    with _index(settings, args.namespace) as index:
+        matches = index.query(vector, top_k=args.top_k, filter=flt)
+    print(render_matches(matches, as_json=args.json))
+    return 0
+
+
+def register(subparsers: Any) -> None:
+    """Add ``index-server``, ``index-catalog`` and ``index-query``."""
+    p = subparsers.add_parser(
+        "index-server", help="run the local Pinecone-compatible vector index server",
+        description="Serve Pinecone's REST API (the pinecone SDK works unchanged) from data "
+                    "under REFARCH_HOME/index, until Ctrl-C or SIGTERM.",
+    )
+    p.add_argument("--host", help="address to bind (default REFARCH_INDEX_HOST, 127.0.0.1)")
+    p.add_argument("--port", type=_positive, help="port (default REFARCH_INDEX_PORT, 5081)")
+    p.add_argument("--data-dir", type=Path, help="data directory (default REFARCH_HOME/index)")
+    p.set_defaults(func=_server)
+
+    from refarch.index.catalog import CATALOG_NAMESPACE
+
+    p = subparsers.add_parser(
+        "index-catalog", help="embed a catalog and upsert it straight into the vector index",
+        description="Embed products (name, category, description) and upsert them with sku, "
+                    "name, category and price as metadata; the SKU is the vector id. Without "
+                    "--generate or --csv, the sample catalog shipped with refarch is used.",
+    )
+    source = p.add_mutually_exclusive_group()
+    source.add_argument("--generate", type=_positive, metavar="N",
+                        help="index N generated products")
+    source.add_argument("--csv", type=Path, metavar="PATH", help="index the products of a CSV")
+    p.add_argument("--namespace", default=CATALOG_NAMESPACE,
+                   help=f"namespace to write to (default {CATALOG_NAMESPACE!r})")
+    p.add_argument("--batch-size", type=_positive, default=512,
+                   help="products embedded and upserted per step (default 512)")
+    p.set_defaults(func=_catalog)
+
+    p = subparsers.add_parser(
+        "index-query", help="ask the vector index directly (what it holds, with scores)",
+        description="Embed the query and print the index's nearest records with their "
+                    "metadata and scores, best first (no Postgres; see `refarch search`).",
+    )
+    p.add_argument("query", help="what you are looking for, in your own words")
+    p.add_argument("--filter", metavar="JSON",
+                   help='a Pinecone metadata filter, e.g. \'{"price": {"$lte": 30}}\'')
+    p.add_argument("--top-k", type=_top_k, default=10, help="how many results (default 10)")
+    p.add_argument("--namespace", default=CATALOG_NAMESPACE,
+                   help=f"namespace to search (default {CATALOG_NAMESPACE!r})")
+    p.add_argument("--json", action="store_true",
+                   help="print a JSON list of {id, sku, name, category, price, score}, best first")
+    p.set_defaults(func=_query)

@@ -1,0 +1,1 @@
+"""Contract suite of the vector index: the real Pinecone SDK against every backend."""

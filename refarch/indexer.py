@@ -1,0 +1,610 @@
+"""The indexer: makes the vector index match Postgres for every product a message names.
+
+One :meth:`IndexerWorker.step`:
+
+1. receives a batch of messages (several receives of up to 10, so the model gets a batch
+   close to its best size);
+2. re-reads the current rows from Postgres (read-only role) and fetches what the index holds
+   for them (version, content hash, vector);
+3. plans each product with :func:`plan_batch` (a pure function): delete it (row gone), leave it
+   (the index already holds this version and text, or a newer one), re-use the stored vector
+   with fresh metadata (only non-text fields changed), or embed it (the text's hash changed);
+4. embeds the texts that changed in one call, upserts and deletes, then acknowledges.
+
+Why stale messages cannot win. A message only says "product N changed"; the indexer always
+writes what Postgres holds *now*, never what a message carries, and it skips the write when the
+index already holds the row's version or a newer one (versions come from one global sequence,
+so they only grow, even across delete and re-insert). A duplicated, reordered or redriven
+message therefore finds nothing to do or brings the index up to date. What remains is a race
+between two indexers on the same product: messages of one product share a FIFO group, so the
+queue never hands two of them to two consumers at once; a consumer only loses its exclusive
+hold when its visibility timeout expires, so before writing it checks how long it has held the
+batch and renews the hold (``change_visibility``), dropping products whose receipt went stale.
+A process paused between that renewal and its write for longer than the visibility timeout
+could still write an older row; reconcile detects and repairs that residue.
+
+Failures. A malformed message goes to the DLQ at once. A product that fails on its own (no
+text to embed, the index rejects its record) is retried with backoff and dead-lettered with its
+error after ``max_receives`` receives; the rest of the batch is still indexed. When everything
+fails (index or database down) the step raises and :func:`run` waits until both answer again
+before receiving more, so an outage does not burn through the receive counts.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import threading
+import time
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from decimal import Decimal
+from typing import Any
+
+import psycopg
+
+from refarch.changes import MalformedMessageError, ProductChange
+from refarch.errors import QueueError, RefarchError, StaleReceiptError
+from refarch.logs import event
+from refarch.queue.port import MAX_BATCH, Queue, ReceivedMessage
+
+log = logging.getLogger("refarch.indexer")
+
+#: Records per upsert request (well under Pinecone's 2 MB / 1,000-vector request limits).
+UPSERT_CHUNK = 100
+#: Ids per delete or fetch request.
+ID_CHUNK = 500
+
+
+def content_hash(text: str) -> str:
+    """The hash stored with each vector: SHA-256 of the exact text that was embedded."""
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+@dataclass(frozen=True, slots=True)
+class ProductRow:
+    """The columns of a product the index depends on."""
+
+    id: int
+    sku: str
+    name: str
+    category: str | None
+    description: str
+    price: Decimal
+    search_version: int
+
+    def as_mapping(self) -> dict[str, Any]:
+        """The row as a mapping (what ``product_text`` accepts)."""
+        return {
+            "id": self.id, "sku": self.sku, "name": self.name, "category": self.category,
+            "description": self.description, "price": self.price,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class IndexedState:
+    """What the index holds for a product."""
+
+    version: int | None
+    content_hash: str | None
+    values: Sequence[float] | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Record:
+    """One vector to upsert."""
+
+    product_id: int
+    values: Sequence[float]
+    metadata: dict[str, Any]
+
+
+def vector_id(product_id: int) -> str:
+    """The index id of a product's vector."""
+    return str(product_id)
+
+
+def vector_metadata(row: ProductRow, text_hash: str) -> dict[str, Any]:
+    """Metadata stored with a vector: filters (category, price) and sync bookkeeping."""
+    metadata: dict[str, Any] = {
+        "id": row.id,
+        "sku": row.sku,
+        "name": row.name,
+        "price": float(row.price),
+        "version": row.search_version,
+        "content_hash": text_hash,
+    }
+    if row.category is not None:
+        metadata["category"] = row.category
+    return metadata
+
+
+@dataclass
+class BatchPlan:
+    """What to do for each product of a batch (see :func:`plan_batch`)."""
+
+    #: Rows whose text changed (or that the index lacks): embed, then upsert.
+    embed: list[tuple[ProductRow, str, str]] = field(default_factory=list)  # row, text, hash
+    #: Rows whose text is unchanged but whose metadata is not: upsert the stored vector.
+    reuse: list[Record] = field(default_factory=list)
+    #: Products gone from Postgres that the index still holds.
+    delete: list[int] = field(default_factory=list)
+    #: Products the index already holds at this version (or a newer one): nothing to write.
+    current: list[int] = field(default_factory=list)
+    #: Products that cannot be indexed, with the reason.
+    failures: dict[int, str] = field(default_factory=dict)
+
+
+def plan_batch(
+    product_ids: Iterable[int],
+    rows: Mapping[int, ProductRow],
+    indexed: Mapping[int, IndexedState],
+    text_of: Callable[[Mapping[str, Any]], str],
+    *,
+    force: Iterable[int] = (),
+) -> BatchPlan:
+    """Decide, for each product, how to bring the index in line with its current row.
+
+    ``force`` (repairs) rewrites a product whose index version differs from Postgres in either
+    direction, e.g. after Postgres was restored from an older backup; otherwise an index
+    version at or above the row's is left alone: the index never moves backwards.
+    """
+    forced = set(force)
+    plan = BatchPlan()
+    for pid in dict.fromkeys(product_ids):
+        row = rows.get(pid)
+        state = indexed.get(pid)
+        if row is None:
+            if state is not None:
+                plan.delete.append(pid)
+            else:
+                plan.current.append(pid)
+            continue
+        if state is not None and state.version is not None:
+            if state.version > row.search_version and pid not in forced:
+                plan.current.append(pid)  # a newer version is already there
+                continue
+        try:
+            text = text_of(row.as_mapping())
+        except RefarchError as exc:
+            plan.failures[pid] = f"product {pid}: {exc}"
+            continue
+        if not text or not text.strip():
+            plan.failures[pid] = f"product {pid}: no text to embed (name, category, description are empty)"
+            continue
+        text_hash = content_hash(text)
+        if state is not None and state.content_hash == text_hash:
+            if state.version == row.search_version:
+                plan.current.append(pid)
+            elif state.values is not None:
+                plan.reuse.append(Record(pid, state.values, vector_metadata(row, text_hash)))
+            else:
+                plan.embed.append((row, text, text_hash))
+            continue
+        plan.embed.append((row, text, text_hash))
+    return plan
+
+
+#: HTTP statuses with which an index refuses a request for its content (not an outage).
+_REJECTION_STATUSES = frozenset({400, 413, 422})
+
+
+def is_rejection(exc: BaseException) -> bool:
+    """Whether the index refused the request's content (bad record) rather than failed."""
+    seen: BaseException | None = exc
+    while seen is not None:
+        if getattr(seen, "status_code", None) in _REJECTION_STATUSES:
+            return True
+        seen = seen.__cause__
+    return False
+
+
+def fetch_state(index: Any, product_ids: Sequence[int]) -> dict[int, IndexedState]:
+    """What ``index`` holds for these products (version, text hash, vector), keyed by id."""
+    found: dict[int, IndexedState] = {}
+    for start in range(0, len(product_ids), ID_CHUNK):
+        chunk = [vector_id(pid) for pid in product_ids[start : start + ID_CHUNK]]
+        for vid, (values, metadata) in index.fetch(chunk).items():
+            metadata = metadata or {}
+            version = metadata.get("version")
+            found[int(vid)] = IndexedState(
+                int(version) if version is not None else None,
+                metadata.get("content_hash"),
+                values,
+            )
+    return found
+
+
+_ROWS_SQL = (
+    "SELECT id, sku, name, category, description, price, search_version "
+    "FROM products WHERE id = ANY(%s)"
+)
+
+
+def read_rows(conn: psycopg.Connection, product_ids: Sequence[int]) -> dict[int, ProductRow]:
+    """The current rows of ``product_ids`` that still exist, keyed by id."""
+    if not product_ids:
+        return {}
+    rows = conn.execute(_ROWS_SQL, (list(product_ids),)).fetchall()
+    return {int(r[0]): ProductRow(int(r[0]), r[1], r[2], r[3], r[4] or "", r[5], int(r[6])) for r in rows}
+
+
+@dataclass
+class IndexerStepResult:
+    """Counts of one step, for logs and tests."""
+
+    received: int = 0
+    products: int = 0
+    embedded: int = 0
+    reused: int = 0
+    deleted: int = 0
+    current: int = 0
+    failed: int = 0
+    dead_lettered: int = 0
+    abandoned: int = 0
+    seconds: float = 0.0
+    embed_seconds: float = 0.0
+    #: Seconds from the earliest change captured to its write, for freshness logs.
+    max_lag: float | None = None
+
+
+#: Characters of a product's text given to the model. The model reads at most 256 tokens and
+#: a token is rarely more than a few characters, so this keeps every token the model would
+#: see while sparing the tokenizer megabytes of text it would throw away.
+MAX_EMBED_CHARS = 16_000
+
+
+def embedding_input(text: str) -> str:
+    """The part of ``text`` the model is given (its content hash covers all of it)."""
+    return text[:MAX_EMBED_CHARS]
+
+
+class Hold:
+    """A heartbeat that keeps received messages hidden while a batch is worked on.
+
+    Every third of the visibility timeout it extends every message's timeout. :meth:`lost`
+    says which products' messages may have become visible to another consumer: a receipt the
+    queue called stale, or every receipt when the last successful renewal is too old (the
+    process stalled, e.g. paused, and the heartbeat could not run).
+    """
+
+    def __init__(self, queue: Queue, messages: list[ReceivedMessage], visibility_timeout: float,
+                 received_at: float | None = None) -> None:
+        self.queue = queue
+        self.messages = messages
+        self.timeout = visibility_timeout
+        #: When the hold was last known good: the (first) receive, then each renewal.
+        self.renewed_at = time.monotonic() if received_at is None else received_at
+        self.stale: set[str] = set()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._beat, name="indexer-heartbeat", daemon=True)
+
+    def __enter__(self) -> "Hold":
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    def _beat(self) -> None:
+        while not self._stop.wait(self.timeout / 3):
+            self.renew()
+
+    def renew(self) -> None:
+        """Extend every message's visibility timeout now."""
+        started = time.monotonic()
+        ok = True
+        for message in self.messages:
+            if message.receipt_handle in self.stale:
+                continue
+            try:
+                self.queue.change_visibility(message.receipt_handle, self.timeout)
+            except StaleReceiptError:
+                self.stale.add(message.receipt_handle)
+            except QueueError:
+                ok = False  # the queue is unreachable: the hold is not renewed
+        if ok:
+            self.renewed_at = started
+
+    def lost(self, by_product: Mapping[int, Sequence[ReceivedMessage]]) -> set[int]:
+        """Products whose messages may be held by someone else now (do not write them)."""
+        if time.monotonic() - self.renewed_at > self.timeout * 0.8:
+            return set(by_product)
+        return {pid for pid, messages in by_product.items()
+                if any(m.receipt_handle in self.stale for m in messages)}
+
+
+class IndexerWorker:
+    """One indexer: receives, plans, embeds, writes, acknowledges. ``step`` is the unit of work.
+
+    ``index`` is a :class:`~refarch.index.port.VectorIndex`; ``embedder`` has
+    ``encode(texts, batch_size=None, progress=False)``; ``connect`` opens an autocommit
+    connection that may read ``products``.
+    """
+
+    def __init__(
+        self,
+        queue: Queue,
+        index: Any,
+        embedder: Any,
+        connect: Callable[[], psycopg.Connection],
+        *,
+        text_of: Callable[[Mapping[str, Any]], str],
+        batch_size: int = 64,
+        visibility_timeout: float = 60.0,
+        max_receives: int | None = None,
+    ) -> None:
+        self.queue = queue
+        self.index = index
+        self.embedder = embedder
+        self._connect = connect
+        self._conn: psycopg.Connection | None = None
+        self.text_of = text_of
+        self.batch_size = batch_size
+        self.visibility_timeout = float(visibility_timeout)
+        self.max_receives = max_receives if max_receives is not None else queue.max_receives
+        self._received_at = time.monotonic()
+
+    # -- connections ----------------------------------------------------------------------
+
+    def _db(self) -> psycopg.Connection:
+        if self._conn is None or self._conn.closed:
+            self._conn = self._connect()
+        return self._conn
+
+    def close(self) -> None:
+        """Close the database connection (the queue and index belong to the caller)."""
+        if self._conn is not None:
+            self._conn.close()
+            self._conn = None
+
+    def healthy(self) -> bool:
+        """Whether Postgres and the index both answer (checked before receiving after a failure)."""
+        try:
+            self._db().execute("SELECT 1")
+            self.index.count()
+            return True
+        except Exception:  # noqa: BLE001 - any failure means "not yet"
+            self.close()
+            return False
+
+    # -- the step -------------------------------------------------------------------------
+
+    def receive_batch(self, wait_seconds: float = 0.0) -> list[ReceivedMessage]:
+        """Receive up to ``batch_size`` messages with as many receives as it takes."""
+        messages: list[ReceivedMessage] = []
+        self._received_at = time.monotonic()
+        while len(messages) < self.batch_size:
+            want = min(MAX_BATCH, self.batch_size - len(messages))
+            if not messages:
+                self._received_at = time.monotonic()  # the hold of the first message starts
+            got = self.queue.receive(
+                want,
+                visibility_timeout=self.visibility_timeout,
+                wait_seconds=wait_seconds if not messages else 0.0,
+            )
+            messages.extend(got)
+            if len(got) < want:
+                break
+        return messages
+
+    def step(self, wait_seconds: float = 0.0) -> IndexerStepResult:
+        """Handle one batch; returns its counts (``received == 0``: the queue was empty)."""
+        started = time.monotonic()
+        result = IndexerStepResult()
+        messages = self.receive_batch(wait_seconds)
+        result.received = len(messages)
+        if not messages:
+            return result
+        by_product: dict[int, list[tuple[ReceivedMessage, ProductChange]]] = {}
+        for message in messages:
+            try:
+                change = ProductChange.from_json(message.body)
+            except MalformedMessageError as exc:
+                self._dead_letter([message], f"malformed message: {exc}")
+                result.dead_lettered += 1
+                continue
+            by_product.setdefault(change.product_id, []).append((message, change))
+        result.products = len(by_product)
+        if not by_product:
+            result.seconds = time.monotonic() - started
+            return result
+
+        try:
+            with self.hold([m for items in by_product.values() for m, _ in items]) as hold:
+                self._process(by_product, hold, result)
+        except Exception as exc:
+            # Nothing was acknowledged: every message comes back after its full visibility
+            # timeout (no quick retry: the index or database is likely down, and run() waits
+            # for it). Those on their last receive go to the DLQ now, with the error.
+            for items in by_product.values():
+                result.dead_lettered += self._retry_or_dead_letter(
+                    [m for m, _ in items], f"batch failed: {exc}", backoff=False
+                )
+            raise
+        result.seconds = time.monotonic() - started
+        return result
+
+    def _process(
+        self,
+        by_product: dict[int, list[tuple[ReceivedMessage, ProductChange]]],
+        hold: "Hold",
+        result: IndexerStepResult,
+    ) -> None:
+        ids = list(by_product)
+        rows = read_rows(self._db(), ids)
+        indexed = self.fetch_state(ids)
+        forced = [pid for pid, items in by_product.items() if any(c.source == "repair" for _, c in items)]
+        plan = plan_batch(ids, rows, indexed, self.text_of, force=forced)
+
+        records = list(plan.reuse)
+        failures = dict(plan.failures)
+        if plan.embed:
+            embed_started = time.monotonic()
+            records.extend(self._embed(plan.embed, failures))
+            result.embed_seconds = time.monotonic() - embed_started
+
+        # Drop products whose hold we may have lost: another indexer may be working on them.
+        stale = hold.lost({pid: [m for m, _ in items] for pid, items in by_product.items()})
+        if stale:
+            event(log, "indexer_receipts_expired", level=logging.WARNING, products=len(stale))
+        records = [r for r in records if r.product_id not in stale]
+        deletes = [pid for pid in plan.delete if pid not in stale]
+
+        failures.update(self._upsert(records))
+        self._delete_vectors(deletes)
+
+        result.embedded = sum(1 for r, _, _ in plan.embed if r.id not in failures and r.id not in stale)
+        result.reused = sum(1 for r in plan.reuse if r.product_id not in failures and r.product_id not in stale)
+        result.deleted = len(deletes)
+        result.current = len(plan.current)
+        result.failed = len(failures)
+        result.abandoned = len(stale)
+
+        done_handles: list[str] = []
+        changed_at = []
+        for pid, items in by_product.items():
+            if pid in stale:
+                continue
+            if pid in failures:
+                result.dead_lettered += self._retry_or_dead_letter([m for m, _ in items], failures[pid])
+                continue
+            done_handles.extend(m.receipt_handle for m, _ in items)
+            changed_at.extend(c.changed_at for _, c in items if c.changed_at is not None)
+        self._ack(done_handles)
+        if changed_at:
+            now = datetime.now(timezone.utc)
+            result.max_lag = max((now - t).total_seconds() for t in changed_at)
+
+    # -- index I/O ------------------------------------------------------------------------
+
+    def fetch_state(self, product_ids: Sequence[int]) -> dict[int, IndexedState]:
+        """What the index holds for these products (version, hash, vector)."""
+        return fetch_state(self.index, product_ids)
+
+    def _embed(
+        self, items: list[tuple[ProductRow, str, str]], failures: dict[int, str]
+    ) -> list[Record]:
+        texts = [embedding_input(text) for _, text, _ in items]
+        try:
+            vectors = self.embedder.encode(texts, progress=False)
+            pairs = list(zip(items, vectors))
+        except RefarchError:
+            # Isolate the text(s) the model refuses; embed the others one by one.
+            pairs = []
+            for item in items:
+                try:
+                    pairs.append((item, self.embedder.encode([embedding_input(item[1])], progress=False)[0]))
+                except RefarchError as exc:
+                    failures[item[0].id] = f"product {item[0].id}: {exc}"
+        return [
+            Record(row.id, [float(x) for x in vector], vector_metadata(row, text_hash))
+            for (row, _, text_hash), vector in pairs
+        ]
+
+    def _upsert(self, records: list[Record]) -> dict[int, str]:
+        """Upsert in chunks; a chunk the index rejects is retried record by record to find the
+        culprit(s). Returns per-product failures; raises on anything but a rejection (the
+        index is down or unreachable: the whole batch comes back later).
+        """
+        failures: dict[int, str] = {}
+        for start in range(0, len(records), UPSERT_CHUNK):
+            chunk = records[start : start + UPSERT_CHUNK]
+            try:
+                self.index.upsert([(vector_id(r.product_id), r.values, r.metadata) for r in chunk])
+                continue
+            except Exception as exc:  # noqa: BLE001 - classified below
+                if not is_rejection(exc):
+                    raise
+            for record in chunk:
+                try:
+                    self.index.upsert([(vector_id(record.product_id), record.values, record.metadata)])
+                except Exception as exc:  # noqa: BLE001
+                    if not is_rejection(exc):
+                        raise
+                    failures[record.product_id] = (
+                        f"product {record.product_id}: index rejected the record: {exc}"
+                    )
+        return failures
+
+    def _delete_vectors(self, product_ids: list[int]) -> None:
+        for start in range(0, len(product_ids), ID_CHUNK):
+            self.index.delete([vector_id(pid) for pid in product_ids[start : start + ID_CHUNK]])
+
+    # -- queue I/O ------------------------------------------------------------------------
+
+    def hold(self, messages: list[ReceivedMessage]) -> "Hold":
+        """Keep ``messages`` hidden while they are worked on (a heartbeat thread)."""
+        return Hold(self.queue, messages, self.visibility_timeout, self._received_at)
+
+    def _ack(self, handles: list[str]) -> None:
+        for start in range(0, len(handles), MAX_BATCH):
+            try:
+                self.queue.delete(handles[start : start + MAX_BATCH])
+            except QueueError as exc:
+                # The write is done and idempotent; a message that comes back finds nothing to do.
+                event(log, "indexer_ack_failed", level=logging.WARNING, error=str(exc))
+
+    def _dead_letter(self, messages: list[ReceivedMessage], error: str) -> None:
+        for message in messages:
+            try:
+                self.queue.dead_letter(message, error)
+            except QueueError as exc:
+                event(log, "indexer_dead_letter_failed", level=logging.WARNING, error=str(exc))
+        event(log, "indexer_dead_lettered", level=logging.WARNING, count=len(messages), error=error)
+
+    def _retry_or_dead_letter(self, messages: list[ReceivedMessage], error: str,
+                              backoff: bool = True) -> int:
+        """Dead-letter messages on their last receive (with ``error``); with ``backoff``,
+        make the others visible again after 1, 2, 4 ... seconds (else after the timeout)."""
+        last = [m for m in messages if m.receive_count >= self.max_receives]
+        if last:
+            self._dead_letter(last, error)
+        for message in messages:
+            if message in last or not backoff:
+                continue
+            backoff = min(self.visibility_timeout, 2.0 ** max(0, message.receive_count - 1))
+            try:
+                self.queue.change_visibility(message.receipt_handle, backoff)
+            except QueueError:
+                pass  # it comes back after its visibility timeout anyway
+        if len(last) < len(messages):
+            event(log, "indexer_retry_later", level=logging.WARNING,
+                  count=len(messages) - len(last), error=error)
+        return len(last)
+
+
+def run(
+    worker: IndexerWorker,
+    *,
+    stop: threading.Event,
+    wait_seconds: float = 1.0,
+    max_backoff: float = 30.0,
+) -> None:
+    """Step until ``stop`` is set; after a failure, wait until Postgres and the index answer.
+
+    ``stop`` is checked between steps, so SIGTERM (which sets it) lets the batch in hand finish
+    and be acknowledged before the process exits.
+    """
+    backoff = 0.5
+    while not stop.is_set():
+        try:
+            result = worker.step(wait_seconds=wait_seconds)
+        except Exception as exc:  # noqa: BLE001 - the loop survives anything a step throws
+            event(log, "indexer_error", level=logging.WARNING, error=str(exc).strip() or repr(exc))
+            while not stop.wait(backoff) and not worker.healthy():
+                backoff = min(backoff * 2, max_backoff)
+            continue
+        backoff = 0.5
+        if result.received:
+            event(
+                log, "indexer_batch", received=result.received, products=result.products,
+                embedded=result.embedded, reused=result.reused, deleted=result.deleted,
+                current=result.current, failed=result.failed, dead_lettered=result.dead_lettered,
+                seconds=result.seconds, embed_seconds=result.embed_seconds,
+                max_lag=result.max_lag if result.max_lag is not None else "",
+            )
+    worker.close()
+    event(log, "indexer_stopped")

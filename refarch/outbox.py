@@ -1,0 +1,88 @@
+"""The transactional outbox (migration 0002): claim, coalesce, delete, count.
+
+Triggers on ``products`` write one outbox row per committed change the index must see, in the
+same transaction as the change, so a change is durable exactly when it is committed. The relay
+claims rows with ``FOR UPDATE SKIP LOCKED`` (several relays share the work without blocking
+each other), publishes them, and deletes them in the same transaction only after the queue
+acknowledged: a relay that dies mid-batch leaves its rows to be claimed again.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+import psycopg
+
+from refarch.changes import ProductChange
+
+#: The channel the triggers NOTIFY after writing outbox rows (a wake-up, never the carrier).
+NOTIFY_CHANNEL = "refarch_outbox"
+
+
+@dataclass(frozen=True, slots=True)
+class OutboxRow:
+    """One captured change."""
+
+    id: int
+    product_id: int
+    op: str
+    version: int
+    created_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class OutboxStats:
+    """How many changes wait in the outbox, and when the oldest was captured."""
+
+    pending: int
+    oldest: datetime | None
+
+
+def claim(conn: psycopg.Connection, limit: int) -> list[OutboxRow]:
+    """Lock and return up to ``limit`` of the oldest unclaimed outbox rows.
+
+    Must run inside a transaction: the locks last until it ends. Rows another relay holds are
+    skipped, not waited for.
+    """
+    rows = conn.execute(
+        "SELECT id, product_id, op, version, created_at FROM outbox "
+        "ORDER BY id LIMIT %s FOR UPDATE SKIP LOCKED",
+        (limit,),
+    ).fetchall()
+    return [OutboxRow(*row) for row in rows]
+
+
+def coalesce(rows: Sequence[OutboxRow]) -> list[ProductChange]:
+    """Merge the rows of each product into one change: the latest version and operation wins.
+
+    ``changed_at`` is the earliest capture time among the merged rows, so freshness figures
+    measure from the first change the message covers. Order: by each product's first row.
+    """
+    merged: dict[int, ProductChange] = {}
+    for row in sorted(rows, key=lambda r: r.id):
+        previous = merged.get(row.product_id)
+        if previous is None:
+            merged[row.product_id] = ProductChange(
+                row.product_id, row.version, row.op, row.created_at  # type: ignore[arg-type]
+            )
+        elif row.version >= previous.version:
+            merged[row.product_id] = ProductChange(
+                row.product_id, row.version, row.op, previous.changed_at  # type: ignore[arg-type]
+            )
+    return list(merged.values())
+
+
+def delete(conn: psycopg.Connection, ids: Sequence[int]) -> int:
+    """Delete outbox rows by id (after their changes were published); returns how many."""
+    if not ids:
+        return 0
+    cursor = conn.execute("DELETE FROM outbox WHERE id = ANY(%s)", (list(ids),))
+    return cursor.rowcount
+
+
+def stats(conn: psycopg.Connection) -> OutboxStats:
+    """Pending count and oldest capture time (through ``outbox_stats()``, open to the app role)."""
+    pending, oldest = conn.execute("SELECT pending, oldest FROM outbox_stats()").fetchone()  # type: ignore[misc]
+    return OutboxStats(int(pending), oldest)

@@ -1,0 +1,225 @@
+"""Reconcile: compare Postgres with the vector index and repair drift (``refarch reconcile``).
+
+Postgres is the source of truth. For every product it has ``(id, search_version, text hash)``;
+for every vector the index has ``(id, version, content_hash)`` in its metadata (listed with
+``list`` and read with ``fetch``). A product is
+
+* **missing** when the index has no vector for it;
+* **stale** when the vector's version or text hash differs from the row's (older, or newer
+  after Postgres was restored from a backup);
+* **orphaned** when the vector's product no longer exists in Postgres.
+
+``repair`` enqueues one message per drifted product (source ``repair``, which lets the indexer
+rewrite a vector whose version is *ahead* of Postgres); the indexers then re-read the rows and
+fix the index through the normal path. Every run is recorded in ``reconcile_runs``, which
+``refarch status`` shows as the last drift.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+import uuid
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from typing import Any
+
+import psycopg
+
+from refarch.changes import ProductChange, publish
+from refarch.indexer import ID_CHUNK, content_hash
+from refarch.logs import event
+from refarch.queue.port import Queue
+
+log = logging.getLogger("refarch.reconcile")
+
+#: (version, text hash) of one product or vector.
+Entry = tuple[int | None, str | None]
+
+
+@dataclass
+class DriftReport:
+    """What a comparison found. Lists hold product ids, sorted."""
+
+    products: int
+    vectors: int
+    missing: list[int] = field(default_factory=list)
+    stale: list[int] = field(default_factory=list)
+    orphaned: list[int] = field(default_factory=list)
+    repaired: int = 0
+    #: Drifted products not repaired because their message is in the dead-letter queue.
+    dead_lettered: list[int] = field(default_factory=list)
+    seconds: float = 0.0
+
+    @property
+    def drift(self) -> int:
+        """Products whose vector is missing, stale or orphaned."""
+        return len(self.missing) + len(self.stale) + len(self.orphaned)
+
+    def summary(self) -> str:
+        """One line for people."""
+        return (
+            f"{self.products} products, {self.vectors} vectors: {len(self.missing)} missing, "
+            f"{len(self.stale)} stale, {len(self.orphaned)} orphaned"
+            + (f"; {self.repaired} repairs enqueued" if self.repaired else "")
+            + (f"; {len(self.dead_lettered)} left alone: in the dead-letter queue"
+               if self.dead_lettered else "")
+        )
+
+    def as_dict(self, limit: int = 20) -> dict[str, Any]:
+        """JSON-able summary with up to ``limit`` example ids of each kind."""
+        return {
+            "products": self.products, "vectors": self.vectors, "drift": self.drift,
+            "missing": len(self.missing), "stale": len(self.stale), "orphaned": len(self.orphaned),
+            "repaired": self.repaired, "dead_lettered": len(self.dead_lettered),
+            "seconds": round(self.seconds, 3),
+            "examples": {
+                "missing": self.missing[:limit], "stale": self.stale[:limit],
+                "orphaned": self.orphaned[:limit],
+            },
+        }
+
+
+def compare(postgres: Mapping[int, Entry], index: Mapping[int, Entry]) -> DriftReport:
+    """Classify every id of either side (a pure function)."""
+    report = DriftReport(products=len(postgres), vectors=len(index))
+    for pid, (version, text_hash) in postgres.items():
+        held = index.get(pid)
+        if held is None:
+            report.missing.append(pid)
+        elif held[0] != version or (text_hash is not None and held[1] != text_hash):
+            report.stale.append(pid)
+    report.orphaned = [pid for pid in index if pid not in postgres]
+    report.missing.sort()
+    report.stale.sort()
+    report.orphaned.sort()
+    return report
+
+
+def postgres_entries(
+    conn: psycopg.Connection, text_of: Callable[[Mapping[str, Any]], str] | None
+) -> dict[int, Entry]:
+    """``{id: (search_version, text hash)}`` for every product (hash None when ``text_of`` is)."""
+    entries: dict[int, Entry] = {}
+    columns = "id, search_version" + (", name, category, description" if text_of else "")
+    # A server-side cursor streams the rows (bounded memory at any catalog size).
+    with conn.transaction(), conn.cursor(name=f"reconcile_{uuid.uuid4().hex[:8]}") as cur:
+        cur.itersize = 5_000
+        cur.execute(f"SELECT {columns} FROM products")
+        for row in cur:
+            text_hash = None
+            if text_of is not None:
+                try:
+                    text_hash = content_hash(
+                        text_of({"name": row[2], "category": row[3], "description": row[4] or ""})
+                    )
+                except Exception:  # noqa: BLE001 - an unindexable row: compare versions only
+                    text_hash = None
+            entries[int(row[0])] = (int(row[1]), text_hash)
+    return entries
+
+
+def index_entries(index: Any) -> dict[int, Entry]:
+    """``{id: (version, content_hash)}`` for every vector, from ``list`` + ``fetch``."""
+    ids: list[str] = list(index.list_ids())
+    entries: dict[int, Entry] = {}
+    for start in range(0, len(ids), ID_CHUNK):
+        fetched = index.fetch(ids[start : start + ID_CHUNK])
+        for vid, (_, metadata) in fetched.items():
+            metadata = metadata or {}
+            version = metadata.get("version")
+            try:
+                pid = int(vid)
+            except ValueError:
+                continue  # not one of ours (a vector someone else wrote): not a product
+            entries[pid] = (int(version) if version is not None else None, metadata.get("content_hash"))
+    return entries
+
+
+def reconcile(
+    conn: psycopg.Connection,
+    index: Any,
+    *,
+    text_of: Callable[[Mapping[str, Any]], str] | None = None,
+    repair_queue: Queue | None = None,
+    record: bool = True,
+) -> DriftReport:
+    """Compare Postgres with the index; with ``repair_queue``, enqueue a fix per drifted id.
+
+    ``text_of`` (``refarch.embeddings.product_text``) adds the text hash to the comparison, so
+    a vector embedded from other text than the row's is found even at the same version.
+    ``record`` stores the run in ``reconcile_runs`` (needs the owner's connection).
+    """
+    started_at = datetime.now(timezone.utc)
+    started = time.perf_counter()
+    postgres = postgres_entries(conn, text_of)
+    held = index_entries(index)
+    report = compare(postgres, held)
+    if repair_queue is not None and report.drift:
+        # A product whose message sits in the dead-letter queue failed for a reason a retry
+        # will not fix; re-enqueueing it every round would only pile up dead letters. It stays
+        # in the report; fix the row (its change is captured) or redrive the DLQ.
+        dead = dead_lettered_products(repair_queue)
+        report.dead_lettered = sorted(dead & set(ids_of(report)))
+        run = uuid.uuid4().hex[:12]
+        now = datetime.now(timezone.utc)
+        fixes = [
+            ProductChange(pid, postgres[pid][0] or 0, "upsert", now, "repair", run)
+            for pid in report.missing + report.stale if pid not in dead
+        ] + [
+            ProductChange(pid, held[pid][0] or 0, "delete", now, "repair", run)
+            for pid in report.orphaned if pid not in dead
+        ]
+        report.repaired = publish(repair_queue, fixes)
+    report.seconds = time.perf_counter() - started
+    if record:
+        save_report(conn, report, started_at)
+    event(
+        log, "reconcile", products=report.products, vectors=report.vectors,
+        missing=len(report.missing), stale=len(report.stale), orphaned=len(report.orphaned),
+        repaired=report.repaired, seconds=report.seconds,
+    )
+    return report
+
+
+def save_report(conn: psycopg.Connection, report: DriftReport, started_at: datetime) -> None:
+    """Append the run to ``reconcile_runs``."""
+    with conn.transaction():
+        conn.execute(
+            "INSERT INTO reconcile_runs (started_at, products, vectors, missing, stale, orphaned, repaired) "
+            "VALUES (%s, %s, %s, %s, %s, %s, %s)",
+            (started_at, report.products, report.vectors, len(report.missing), len(report.stale),
+             len(report.orphaned), report.repaired),
+        )
+
+
+def last_report(conn: psycopg.Connection) -> dict[str, Any] | None:
+    """The latest recorded run (for status), or None when reconcile never ran."""
+    row = conn.execute(
+        "SELECT finished_at, products, vectors, missing, stale, orphaned, repaired "
+        "FROM reconcile_runs ORDER BY id DESC LIMIT 1"
+    ).fetchone()
+    if row is None:
+        return None
+    finished_at, products, vectors, missing, stale, orphaned, repaired = row
+    return {
+        "at": finished_at.isoformat(), "products": products, "vectors": vectors,
+        "missing": missing, "stale": stale, "orphaned": orphaned,
+        "drift": missing + stale + orphaned, "repaired": repaired,
+    }
+
+
+def dead_lettered_products(queue: Queue, limit: int = 10_000) -> set[int]:
+    """Ids of the products with a message in the dead-letter queue (from the group ids)."""
+    found: set[int] = set()
+    for letter in queue.dead_letters(limit):
+        prefix, _, number = letter.group_id.partition("-")
+        if prefix == "product" and number.isdigit():
+            found.add(int(number))
+    return found
+
+
+def ids_of(report: DriftReport) -> Iterable[int]:
+    """Every drifted product id."""
+    return [*report.missing, *report.stale, *report.orphaned]

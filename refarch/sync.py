@@ -1,0 +1,130 @@
+"""Is the index caught up with Postgres? ``refarch sync-wait`` and the freshness figure.
+
+Every committed change is, at any moment, in exactly one of three places: an outbox row (the
+relay has not published it), a queue message (no indexer has finished it; the relay's queue
+send commits before its outbox delete, the indexer deletes a message only after writing the
+index) or the index. So "everything committed before now is searchable" holds once the outbox
+rows that existed at the start are gone and the queue has nothing visible or in flight; the
+vector count is compared with the product count as a last check (products whose messages went
+to the dead-letter queue are allowed for, and reported).
+
+With writers that never pause, the queue may never be empty at one instant; ``sync-wait`` then
+runs into its timeout, which scripts should set.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from dataclasses import asdict, dataclass
+from datetime import datetime, timezone
+from typing import Any
+
+import psycopg
+from tqdm import tqdm
+
+from refarch.settings import Settings
+
+#: How many recently changed products the freshness probe looks at.
+FRESHNESS_PROBE = 200
+
+
+@dataclass
+class SyncState:
+    """One look at the pipeline."""
+
+    synced: bool
+    products: int
+    vectors: int
+    outbox_pending: int
+    queue_visible: int
+    queue_in_flight: int
+    dead_letters: int
+    seconds: float = 0.0
+
+    def as_dict(self) -> dict[str, Any]:
+        """JSON-able form."""
+        return asdict(self)
+
+
+def wait_for_sync(
+    settings: Settings,
+    admin_url: str,
+    *,
+    timeout: float | None = None,
+    progress: bool = True,
+    stop: threading.Event | None = None,
+    poll: float = 0.2,
+    queue: Any = None,
+    index: Any = None,
+) -> SyncState:
+    """Wait until every change committed before the call is searchable (or ``timeout``)."""
+    from refarch.wiring import make_index, make_queue
+
+    own_queue = queue is None
+    own_index = index is None
+    queue = queue or make_queue(settings, admin_url)
+    index = index or make_index(settings)
+    started = time.monotonic()
+    try:
+        with psycopg.connect(admin_url, autocommit=True) as conn:
+            target = conn.execute("SELECT coalesce(max(id), 0) FROM outbox").fetchone()[0]  # type: ignore[index]
+            with tqdm(desc="syncing", unit="product", disable=not progress, mininterval=1.0) as bar:
+                while True:
+                    products = conn.execute("SELECT count(*) FROM products").fetchone()[0]  # type: ignore[index]
+                    outbox_left = conn.execute(
+                        "SELECT count(*) FROM outbox WHERE id <= %s", (target,)
+                    ).fetchone()[0]  # type: ignore[index]
+                    stats = queue.stats()
+                    vectors = index.count()
+                    bar.total = products
+                    bar.set_postfix(outbox=outbox_left, queued=stats.visible + stats.in_flight,
+                                    dlq=stats.dead, refresh=False)
+                    bar.update(min(vectors, products) - bar.n)
+                    state = SyncState(
+                        synced=False, products=products, vectors=vectors,
+                        outbox_pending=outbox_left, queue_visible=stats.visible,
+                        queue_in_flight=stats.in_flight, dead_letters=stats.dead,
+                        seconds=time.monotonic() - started,
+                    )
+                    if (outbox_left == 0 and stats.visible == 0 and stats.in_flight == 0
+                            and abs(products - vectors) <= stats.dead):
+                        state.synced = True
+                        return state
+                    if timeout is not None and time.monotonic() - started >= timeout:
+                        return state
+                    if stop is not None and stop.wait(poll):
+                        return state
+                    if stop is None:
+                        time.sleep(poll)
+    finally:
+        if own_queue:
+            queue.close()
+        if own_index and hasattr(index, "close"):
+            index.close()
+
+
+def freshness_lag(conn: psycopg.Connection, index: Any) -> float:
+    """Seconds the index is behind: the age of the oldest change not yet searchable (0: none).
+
+    Looks at the oldest outbox row and at the most recently changed products whose index
+    version is behind their row.
+    """
+    from refarch.indexer import fetch_state
+
+    now = datetime.now(timezone.utc)
+    lag = 0.0
+    oldest = conn.execute("SELECT min(created_at) FROM outbox").fetchone()[0]  # type: ignore[index]
+    if oldest is not None:
+        lag = max(lag, (now - oldest).total_seconds())
+    recent = conn.execute(
+        "SELECT id, search_version, updated_at FROM products ORDER BY updated_at DESC LIMIT %s",
+        (FRESHNESS_PROBE,),
+    ).fetchall()
+    if recent:
+        held = fetch_state(index, [int(r[0]) for r in recent])
+        for pid, version, updated_at in recent:
+            state = held.get(int(pid))
+            if state is None or (state.version or 0) < version:
+                lag = max(lag, (now - updated_at).total_seconds())
+    return round(lag, 3)

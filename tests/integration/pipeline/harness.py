@@ -1,0 +1,112 @@
+"""A pipeline assembled from real parts for tests: Postgres, the local queue, the index, the model.
+
+The relay and the indexer run in the test's process here (their step functions); the fault
+tests run them as real processes instead.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import psycopg
+
+from refarch.embeddings import product_text
+from refarch.indexer import IndexerStepResult, IndexerWorker, content_hash
+from refarch.queue.local import PostgresQueue
+from refarch.reconcile import index_entries
+from refarch.relay import drain
+
+
+class CountingEmbedder:
+    """The real embedder, counting the texts it is asked to embed."""
+
+    def __init__(self, embedder: Any) -> None:
+        self.embedder = embedder
+        self.texts: list[str] = []
+
+    def encode(self, texts: Sequence[str], **kwargs: Any) -> Any:
+        self.texts.extend(texts)
+        return self.embedder.encode(texts, **kwargs)
+
+    def encode_query(self, text: str) -> Any:
+        return self.embedder.encode_query(text)
+
+
+class Pipeline:
+    """Owner, relay and indexer connections to one database, with one index."""
+
+    def __init__(self, owner_url: str, relay_url: str, indexer_url: str, index: Any, embedder: Any,
+                 *, max_receives: int = 3, visibility_timeout: float = 30.0, batch_size: int = 32) -> None:
+        self.owner_url = owner_url
+        self.index = index
+        self.embedder = CountingEmbedder(embedder)
+        self.relay_url = relay_url
+        self.relay_queue = PostgresQueue(relay_url, max_receives=max_receives,
+                                         visibility_timeout=visibility_timeout)
+        self.indexer_queue = PostgresQueue(indexer_url, max_receives=max_receives,
+                                           visibility_timeout=visibility_timeout)
+        self.owner_queue = PostgresQueue(owner_url, max_receives=max_receives,
+                                         visibility_timeout=visibility_timeout)
+        self.worker = IndexerWorker(
+            self.indexer_queue, index, self.embedder,
+            lambda: psycopg.connect(indexer_url, autocommit=True),
+            text_of=product_text, batch_size=batch_size,
+            visibility_timeout=visibility_timeout, max_receives=max_receives,
+        )
+
+    # -- database -------------------------------------------------------------------------
+
+    def sql(self, query: str, params: Sequence[Any] | None = None) -> list[tuple[Any, ...]]:
+        with psycopg.connect(self.owner_url, autocommit=True) as conn:
+            cur = conn.execute(query, params)
+            return [tuple(r) for r in cur.fetchall()] if cur.description else []
+
+    def insert(self, sku: str, name: str = "", description: str = "a thing", price: float = 10,
+               category: str | None = "Kitchen") -> int:
+        rows = self.sql(
+            "INSERT INTO products (sku, name, description, price, category) "
+            "VALUES (%s, %s, %s, %s, %s) RETURNING id",
+            (sku, name or f"Product {sku}", description, price, category),
+        )
+        return int(rows[0][0])
+
+    def postgres_state(self) -> dict[int, tuple[int, str]]:
+        """{id: (search_version, hash of the embedded text)} from Postgres."""
+        rows = self.sql("SELECT id, search_version, name, category, description FROM products")
+        return {
+            int(pid): (int(v), content_hash(product_text({"name": n, "category": c, "description": d})))
+            for pid, v, n, c, d in rows
+        }
+
+    # -- pipeline -------------------------------------------------------------------------
+
+    def relay(self) -> int:
+        with psycopg.connect(self.relay_url, autocommit=True) as conn:
+            return drain(conn, self.relay_queue, 100).published
+
+    def index_all(self, max_steps: int = 50) -> list[IndexerStepResult]:
+        results = []
+        for _ in range(max_steps):
+            result = self.worker.step()
+            if result.received == 0:
+                break
+            results.append(result)
+        return results
+
+    def sync(self) -> list[IndexerStepResult]:
+        self.relay()
+        return self.index_all()
+
+    def index_state(self) -> dict[int, tuple[int | None, str | None]]:
+        return index_entries(self.index)
+
+    def close(self) -> None:
+        self.worker.close()
+        for q in (self.relay_queue, self.indexer_queue, self.owner_queue):
+            q.close()
+
+
+def totals(results: Sequence[IndexerStepResult]) -> dict[str, int]:
+    keys = ("received", "embedded", "reused", "deleted", "current", "failed", "dead_lettered")
+    return {k: sum(getattr(r, k) for r in results) for k in keys}

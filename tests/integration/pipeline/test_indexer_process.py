@@ -1,0 +1,110 @@
+"""`refarch indexer` as a real process: graceful SIGTERM, and a pool of worker processes."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+
+import pytest
+
+from refarch.index.client import open_vector_index, pinecone_client
+from refarch.queue.local import PostgresQueue
+from refarch.wiring import with_user
+
+from .harness import Pipeline
+
+pytestmark = pytest.mark.slow
+ROOT = Path(__file__).resolve().parents[3]
+
+
+def _env(pipeline_db: str, index_settings, name: str, home: Path) -> dict[str, str]:
+    return {
+        **os.environ, "REFARCH_HOME": str(home), "DATABASE_URL": pipeline_db,
+        "REFARCH_INDEXER_DATABASE_URL": with_user(pipeline_db, "refarch_indexer"),
+        "REFARCH_INDEX": "local", "REFARCH_INDEX_PORT": str(index_settings.index_port),
+        "REFARCH_INDEX_NAME": name, "REFARCH_INDEXER_BATCH_SIZE": "40",
+        "REFARCH_QUEUE_VISIBILITY_TIMEOUT": "120",
+    }
+
+
+@pytest.fixture
+def named_index(index_settings):
+    name = f"p-{uuid.uuid4().hex[:12]}"
+    settings = index_settings.with_(index_name=name)
+    index = open_vector_index(settings)
+    yield name, index
+    pinecone_client(settings).delete_index(name)
+
+
+def _wait(condition, timeout: float) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if condition():
+            return True
+        time.sleep(0.1)
+    return False
+
+
+def test_sigterm_finishes_the_batch_in_hand(pipeline_db, relay_url, indexer_url, index_settings,
+                                            named_index, embedder, tmp_path: Path) -> None:
+    name, index = named_index
+    pipeline = Pipeline(pipeline_db, relay_url, indexer_url, index, embedder)
+    try:
+        pipeline.sql("INSERT INTO products (sku, name, description, price) "
+                     "SELECT 'S' || g, 'Thing ' || g, 'A useful thing number ' || g, g FROM generate_series(1, 400) g")
+        pipeline.relay()
+        observer = PostgresQueue(pipeline_db)
+        proc = subprocess.Popen([sys.executable, "-m", "refarch.cli", "indexer", "--workers", "1"],
+                                env=_env(pipeline_db, index_settings, name, tmp_path), cwd=ROOT,
+                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        try:
+            assert _wait(lambda: observer.stats().in_flight > 0, 180), "the indexer never took a batch"
+            proc.send_signal(signal.SIGTERM)  # mid-batch
+            output, _ = proc.communicate(timeout=120)
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+        assert proc.returncode == 0, output
+        assert "event=indexer_stopped" in output
+        stats = observer.stats()
+        assert stats.in_flight == 0  # the batch in hand was finished and acknowledged, not dropped
+        indexed = index.count()
+        assert indexed > 0 and indexed + stats.visible == 400  # everything else still waits
+        observer.close()
+    finally:
+        pipeline.close()
+
+
+def test_a_pool_of_workers_shares_the_queue_and_stops_together(pipeline_db, relay_url, indexer_url,
+                                                               index_settings, named_index, embedder,
+                                                               tmp_path: Path) -> None:
+    name, index = named_index
+    pipeline = Pipeline(pipeline_db, relay_url, indexer_url, index, embedder)
+    try:
+        pipeline.sql("INSERT INTO products (sku, name, description, price) "
+                     "SELECT 'P' || g, 'Gadget ' || g, 'A gadget for task ' || g, g FROM generate_series(1, 120) g")
+        pipeline.relay()
+        proc = subprocess.Popen([sys.executable, "-m", "refarch.cli", "indexer", "--workers", "2"],
+                                env=_env(pipeline_db, index_settings, name, tmp_path), cwd=ROOT,
+                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        try:
+            assert _wait(lambda: index.count() == 120, 300), "the pool did not index everything"
+            logs = {p.name: p.read_text() for p in (tmp_path / "logs").glob("indexer-pool-*.log")}
+            assert set(logs) == {"indexer-pool-1.log", "indexer-pool-2.log"}
+            assert all("event=indexer_started" in text for text in logs.values())  # two workers
+            proc.send_signal(signal.SIGTERM)
+            output, _ = proc.communicate(timeout=120)
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+        assert proc.returncode == 0, output
+        assert pipeline.index_state() == pipeline.postgres_state()
+        for text in (tmp_path / "logs").glob("indexer-pool-*.log"):
+            assert "event=indexer_stopped" in text.read_text()
+    finally:
+        pipeline.close()

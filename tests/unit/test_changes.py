@@ -1,0 +1,61 @@
+"""The product-change message and the relay's coalescing (pure functions)."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta, timezone
+
+import pytest
+
+from refarch.changes import MalformedMessageError, ProductChange
+from refarch.outbox import OutboxRow, coalesce
+
+T0 = datetime(2026, 1, 1, tzinfo=timezone.utc)
+
+
+def test_message_round_trips_with_group_and_dedup_ids() -> None:
+    change = ProductChange(42, 7, "delete", T0, "repair", "run1")
+    message = change.to_message()
+    assert message.group_id == "product-42"
+    assert message.dedup_id == "repair-42-7-run1"
+    assert ProductChange.from_json(message.body) == change
+
+
+def test_the_same_change_published_twice_has_the_same_dedup_id() -> None:
+    assert ProductChange(1, 5, "upsert", T0).dedup_id == ProductChange(1, 5, "upsert").dedup_id
+    assert ProductChange(1, 5, "upsert").dedup_id != ProductChange(1, 6, "upsert").dedup_id
+
+
+@pytest.mark.parametrize(
+    ("body", "message"),
+    [
+        ("not json", "not JSON"),
+        ("[1, 2]", "not a JSON object"),
+        ('{"version": 1}', "product_id must be a non-negative integer"),
+        ('{"product_id": "1", "version": 1}', "product_id must be a non-negative integer"),
+        ('{"product_id": 1, "version": "x"}', "version must be an integer"),
+        ('{"product_id": 1, "version": 1, "op": "drop"}', "op must be one of upsert, delete"),
+        ('{"product_id": 1, "version": 1, "source": "x"}', "source must be one of"),
+        ('{"product_id": 1, "version": 1, "changed_at": "yesterday"}', "changed_at is not an ISO"),
+    ],
+)
+def test_malformed_bodies_are_rejected_with_the_reason(body: str, message: str) -> None:
+    with pytest.raises(MalformedMessageError, match=message):
+        ProductChange.from_json(body)
+
+
+def test_coalesce_keeps_one_change_per_product_latest_version_earliest_time() -> None:
+    rows = [
+        OutboxRow(1, 10, "upsert", 5, T0),
+        OutboxRow(2, 11, "upsert", 6, T0 + timedelta(seconds=1)),
+        OutboxRow(3, 10, "upsert", 7, T0 + timedelta(seconds=2)),
+        OutboxRow(4, 10, "delete", 9, T0 + timedelta(seconds=3)),
+    ]
+    changes = coalesce(rows)
+    assert [(c.product_id, c.version, c.op, c.changed_at) for c in changes] == [
+        (10, 9, "delete", T0),
+        (11, 6, "upsert", T0 + timedelta(seconds=1)),
+    ]
+
+
+def test_coalesce_of_nothing_is_nothing() -> None:
+    assert coalesce([]) == []

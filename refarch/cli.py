@@ -18,7 +18,16 @@ from refarch.logs import configure
 from refarch.settings import Settings
 
 #: Modules that contribute sub-commands, in the order they appear in ``--help``.
-COMMAND_MODULES: tuple[str, ...] = ()
+COMMAND_MODULES: tuple[str, ...] = (
+    "refarch.commands.db",
+    "refarch.commands.load",
+    "refarch.commands.stack",
+    "refarch.commands.pipeline",
+    "refarch.commands.search",
+    "refarch.commands.index",
+    "refarch.commands.app",
+    "refarch.commands.deploy",
+)
 
 
 def build_parser() -> argparse.ArgumentParser:

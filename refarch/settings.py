@@ -76,10 +76,16 @@ class Settings:
     pg_port: int = 54329
     #: Also listen on TCP 127.0.0.1 (``REFARCH_PG_TCP``); unix socket only by default.
     pg_tcp: bool = False
+    #: OS user that runs the local PostgreSQL server when refarch runs as root
+    #: (``REFARCH_PG_USER``); default ``postgres``, else ``nobody``. Ignored when not root.
+    pg_user: str | None = None
     #: Embedding model: a sentence-transformers name or a local path (``REFARCH_MODEL``).
     model: str = DEFAULT_MODEL
     #: Texts encoded per model call (``REFARCH_EMBED_BATCH_SIZE``).
     embed_batch_size: int = 64
+    #: Threads torch may use to embed in this process (``REFARCH_TORCH_THREADS``); unset or 0:
+    #: torch's default, one per core. On a machine shared with other busy processes, 1 is faster.
+    torch_threads: int | None = None
     #: Rows per COPY batch when loading products (``REFARCH_LOAD_BATCH_SIZE``).
     load_batch_size: int = 10_000
     #: Which vector index to use: ``local`` (embedded server) or ``pinecone`` (``REFARCH_INDEX``).
@@ -90,14 +96,56 @@ class Settings:
     index_port: int = 5081
     #: Pinecone API key (``PINECONE_API_KEY``); any non-empty key works for the local server.
     pinecone_api_key: str | None = None
+    #: Address of the local index server: it binds there and clients connect there
+    #: (``REFARCH_INDEX_HOST``).
+    index_host: str = "127.0.0.1"
+    #: The API key the local index server requires (``REFARCH_INDEX_API_KEY``); unset, it
+    #: accepts any non-empty key. Local clients send it (or a placeholder when unset).
+    index_api_key: str | None = None
     #: Which queue to use: ``local`` (Postgres-backed) or ``sqs`` (``REFARCH_QUEUE``).
     queue_backend: str = "local"
     #: SQS queue URL when ``REFARCH_QUEUE=sqs`` (``REFARCH_SQS_QUEUE_URL``).
     sqs_queue_url: str | None = None
+    #: URL of the SQS dead-letter queue of that queue (``REFARCH_SQS_DLQ_URL``).
+    sqs_dlq_url: str | None = None
+    #: Receives without a delete before a message moves to the dead-letter queue
+    #: (``REFARCH_QUEUE_MAX_RECEIVES``); on SQS it must equal the RedrivePolicy's maxReceiveCount.
+    queue_max_receives: int = 5
+    #: Seconds a received message stays hidden from other consumers
+    #: (``REFARCH_QUEUE_VISIBILITY_TIMEOUT``).
+    queue_visibility_timeout: int = 60
     #: AWS region (``AWS_REGION``, then ``AWS_DEFAULT_REGION``).
     aws_region: str = "us-east-1"
+    #: Address the Streamlit app binds (``REFARCH_APP_HOST``); ``0.0.0.0`` in a container.
+    app_host: str = "127.0.0.1"
+    #: Port of the Streamlit app (``REFARCH_APP_PORT``).
+    app_port: int = 8501
     #: Log level of services and the CLI (``REFARCH_LOG_LEVEL``).
     log_level: str = "INFO"
+    #: Per-service database URLs for the least-privilege roles when ``DATABASE_URL`` is set
+    #: (``REFARCH_APP_DATABASE_URL``, ``REFARCH_RELAY_DATABASE_URL``,
+    #: ``REFARCH_INDEXER_DATABASE_URL``); locally each service connects as its role by itself.
+    app_database_url: str | None = None
+    relay_database_url: str | None = None
+    indexer_database_url: str | None = None
+    #: Outbox rows one relay step claims (``REFARCH_RELAY_BATCH_SIZE``).
+    relay_batch_size: int = 500
+    #: Seconds the relay waits for a NOTIFY before polling the outbox anyway
+    #: (``REFARCH_RELAY_POLL_SECONDS``).
+    relay_poll_seconds: int = 1
+    #: Indexer worker processes ``refarch up`` and ``refarch indexer`` start
+    #: (``REFARCH_INDEXER_WORKERS``).
+    indexer_workers: int = 2
+    #: Messages one indexer step gathers and embeds together (``REFARCH_INDEXER_BATCH_SIZE``).
+    indexer_batch_size: int = 64
+    #: Seconds between the reconcile runs of ``refarch up``; 0 turns them off
+    #: (``REFARCH_RECONCILE_INTERVAL``).
+    reconcile_interval: int = 300
+    #: Pulumi stack that ``refarch deploy`` manages (``REFARCH_STACK``).
+    deploy_stack: str = "dev"
+    #: A prebuilt container image for the cloud services (``REFARCH_IMAGE_URI``); when unset,
+    #: ``refarch deploy up`` builds the repository's Dockerfile and pushes it to ECR.
+    deploy_image_uri: str | None = None
     #: Anything extra a caller wants to carry (not read from the environment).
     extras: Mapping[str, Any] = field(default_factory=dict)
 
@@ -115,17 +163,40 @@ class Settings:
             pg_bin=_opt(env, "PG_BIN"),
             pg_port=_int(env, "REFARCH_PG_PORT", cls.pg_port),
             pg_tcp=_bool(env, "REFARCH_PG_TCP", cls.pg_tcp),
+            pg_user=_opt(env, "REFARCH_PG_USER"),
             model=_opt(env, "REFARCH_MODEL") or DEFAULT_MODEL,
             embed_batch_size=_int(env, "REFARCH_EMBED_BATCH_SIZE", cls.embed_batch_size),
+            torch_threads=_int(env, "REFARCH_TORCH_THREADS", 0, minimum=0) or None,
             load_batch_size=_int(env, "REFARCH_LOAD_BATCH_SIZE", cls.load_batch_size),
             index_backend=_choice(env, "REFARCH_INDEX", cls.index_backend, ("local", "pinecone")),
             index_name=_opt(env, "REFARCH_INDEX_NAME") or cls.index_name,
             index_port=_int(env, "REFARCH_INDEX_PORT", cls.index_port),
             pinecone_api_key=_opt(env, "PINECONE_API_KEY"),
+            index_host=_opt(env, "REFARCH_INDEX_HOST") or cls.index_host,
+            index_api_key=_opt(env, "REFARCH_INDEX_API_KEY"),
             queue_backend=_choice(env, "REFARCH_QUEUE", cls.queue_backend, ("local", "sqs")),
             sqs_queue_url=_opt(env, "REFARCH_SQS_QUEUE_URL"),
+            sqs_dlq_url=_opt(env, "REFARCH_SQS_DLQ_URL"),
+            queue_max_receives=_int(env, "REFARCH_QUEUE_MAX_RECEIVES", cls.queue_max_receives),
+            queue_visibility_timeout=_int(
+                env, "REFARCH_QUEUE_VISIBILITY_TIMEOUT", cls.queue_visibility_timeout
+            ),
             aws_region=_opt(env, "AWS_REGION") or _opt(env, "AWS_DEFAULT_REGION") or cls.aws_region,
+            app_host=_opt(env, "REFARCH_APP_HOST") or cls.app_host,
+            app_port=_int(env, "REFARCH_APP_PORT", cls.app_port),
             log_level=(_opt(env, "REFARCH_LOG_LEVEL") or cls.log_level).upper(),
+            app_database_url=_opt(env, "REFARCH_APP_DATABASE_URL"),
+            relay_database_url=_opt(env, "REFARCH_RELAY_DATABASE_URL"),
+            indexer_database_url=_opt(env, "REFARCH_INDEXER_DATABASE_URL"),
+            relay_batch_size=_int(env, "REFARCH_RELAY_BATCH_SIZE", cls.relay_batch_size),
+            relay_poll_seconds=_int(env, "REFARCH_RELAY_POLL_SECONDS", cls.relay_poll_seconds),
+            indexer_workers=_int(env, "REFARCH_INDEXER_WORKERS", cls.indexer_workers),
+            indexer_batch_size=_int(env, "REFARCH_INDEXER_BATCH_SIZE", cls.indexer_batch_size),
+            reconcile_interval=_int(
+                env, "REFARCH_RECONCILE_INTERVAL", cls.reconcile_interval, minimum=0
+            ),
+            deploy_stack=_opt(env, "REFARCH_STACK") or cls.deploy_stack,
+            deploy_image_uri=_opt(env, "REFARCH_IMAGE_URI"),
         )
 
     def with_(self, **changes: Any) -> "Settings":

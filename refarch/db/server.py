@@ -421,6 +421,9 @@ class LocalPostgres:
             f"cluster_name = {_quote_conf(self._cluster_name())}",
             "timezone = 'UTC'",
             "log_timezone = 'UTC'",
+            # Bulk loads write WAL in bursts: fewer forced WAL writes and checkpoints.
+            "wal_buffers = '32MB'",
+            "max_wal_size = '2GB'",
         ]
         if not self.durable:
             # Survives a crash of PostgreSQL (commits still reach the OS), not one of the OS.

@@ -35,9 +35,28 @@ def event(logger: logging.Logger, name: str, level: int = logging.INFO, **fields
         logger.log(level, format_event(name, **fields))
 
 
+class _CurrentStderrHandler(logging.StreamHandler):  # type: ignore[type-arg]
+    """Writes to whatever ``sys.stderr`` is at the time of each record, not at set-up.
+
+    (pytest's capture and notebooks swap ``sys.stderr``; a handler bound to the old one would
+    write to a closed file.)
+    """
+
+    def __init__(self) -> None:
+        super().__init__(sys.stderr)
+
+    @property  # type: ignore[override]
+    def stream(self) -> Any:
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, value: Any) -> None:  # the base class assigns it; always use sys.stderr
+        pass
+
+
 def configure(level: str = "INFO", stream: Any = None) -> None:
-    """Send refarch's logs to ``stream`` (default stderr) as ``ts level logger key=value...``."""
-    handler = logging.StreamHandler(stream or sys.stderr)
+    """Send refarch's logs to ``stream`` (default: the current stderr) as key=value lines."""
+    handler = logging.StreamHandler(stream) if stream is not None else _CurrentStderrHandler()
     handler.setFormatter(
         logging.Formatter("ts=%(asctime)s level=%(levelname)s logger=%(name)s %(message)s")
     )

@@ -107,13 +107,18 @@ BEGIN
         SELECT id, 'upsert', search_version FROM new_rows;
     ELSIF TG_OP = 'UPDATE' THEN
         -- Rows whose indexed columns changed, plus ids that an UPDATE of the key moved away.
-        INSERT INTO outbox (product_id, op, version)
-        SELECT n.id, 'upsert', n.search_version FROM new_rows n
-        WHERE NOT EXISTS (SELECT 1 FROM old_rows o
-                          WHERE o.id = n.id AND o.search_version = n.search_version)
-        UNION ALL
-        SELECT o.id, 'delete', nextval('product_version_seq') FROM old_rows o
-        WHERE NOT EXISTS (SELECT 1 FROM new_rows n WHERE n.id = o.id);
+        -- EXECUTE plans it afresh for each statement: a plan cached from a statement that
+        -- touched few rows (a nested loop over the transition tables) makes the next large
+        -- UPDATE quadratic.
+        EXECUTE $sql$
+            INSERT INTO outbox (product_id, op, version)
+            SELECT n.id, 'upsert', n.search_version FROM new_rows n
+            WHERE NOT EXISTS (SELECT 1 FROM old_rows o
+                              WHERE o.id = n.id AND o.search_version = n.search_version)
+            UNION ALL
+            SELECT o.id, 'delete', nextval('product_version_seq') FROM old_rows o
+            WHERE NOT EXISTS (SELECT 1 FROM new_rows n WHERE n.id = o.id)
+        $sql$;
     ELSIF TG_OP = 'DELETE' THEN
         INSERT INTO outbox (product_id, op, version)
         SELECT id, 'delete', nextval('product_version_seq') FROM old_rows;

@@ -108,3 +108,17 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo) -> Itera
     outcome = yield
     report = outcome.get_result()
     setattr(item, f"rep_{report.when}", report)
+
+
+@pytest.fixture(autouse=True)
+def _restore_main_module() -> Iterator[None]:
+    """Put back ``sys.modules["__main__"]`` after each test.
+
+    AppTest runs the page as ``__main__`` in this process and leaves it there; a later test that
+    starts processes with multiprocessing's spawn would then re-run the Streamlit page in every
+    child instead of pytest's own entry point.
+    """
+    main = sys.modules.get("__main__")
+    yield
+    if main is not None:
+        sys.modules["__main__"] = main

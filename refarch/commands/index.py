@@ -23,16 +23,7 @@ from typing import Any
 
 from refarch.errors import InputError
 from refarch.settings import Settings
-
-
-def _positive(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
-    return value
+from refarch.commands import positive_int as _positive
 
 
 def _top_k(text: str) -> int:

@@ -11,19 +11,10 @@ from refarch.db.load import load_products
 from refarch.db.migrations import migrate
 from refarch.errors import InputError
 from refarch.settings import Settings
+from refarch.commands import positive_int as _positive
 
 #: Exit code when the load finished but some rows were rejected.
 SOME_REJECTED = 1
-
-
-def _positive(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
-    return value
 
 
 def _load(args: argparse.Namespace, settings: Settings) -> int:

@@ -11,18 +11,9 @@ from typing import Any
 
 from refarch.logs import event
 from refarch.settings import Settings
+from refarch.commands import positive_int as _positive
 
 log = logging.getLogger("refarch.commands")
-
-
-def _positive(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
-    return value
 
 
 def _seconds(text: str) -> float:

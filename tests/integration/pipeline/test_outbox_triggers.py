@@ -132,6 +132,26 @@ def test_long_descriptions_are_captured_without_error(pipeline_db: str, size: in
         assert stored is not None and stored[0] == text + " more"
 
 
+def test_insert_stamps_versions_whatever_the_statement_or_search_path(pipeline_db: str) -> None:
+    with psycopg.connect(pipeline_db, autocommit=True) as conn:
+        before, _ = _versions(conn, _insert(conn, "FIRST"))
+        # Hand-set versions are replaced, and the stamp does not depend on search_path
+        # (migration 0004's insert trigger has every name schema-qualified).
+        conn.execute("SET search_path = pg_temp")
+        schema = conn.execute("SELECT nspname FROM pg_catalog.pg_namespace n JOIN pg_catalog.pg_class c "
+                              "ON c.relnamespace = n.oid WHERE c.relname = 'products'").fetchone()
+        assert schema is not None
+        row = conn.execute(
+            f'INSERT INTO "{schema[0]}".products (sku, name, description, price, version, search_version) '
+            "VALUES ('HAND', 'Mug', 'A mug', 1, 1, 1) RETURNING version, search_version").fetchone()
+        assert row is not None and row[0] == row[1] and row[0] > before
+        conn.execute("RESET search_path")
+        ids = [_insert(conn, f"MULTI-{i}") for i in range(3)]
+        stamped = [_versions(conn, pid) for pid in ids]
+        assert all(version == search for version, search in stamped)
+        assert len({version for version, _ in stamped}) == 3
+
+
 def test_copy_of_many_rows_writes_one_outbox_row_each(pipeline_db: str) -> None:
     with psycopg.connect(pipeline_db, autocommit=True) as conn:
         with conn.cursor().copy("COPY products (sku, name, description, price) FROM STDIN") as copy:
@@ -141,12 +161,14 @@ def test_copy_of_many_rows_writes_one_outbox_row_each(pipeline_db: str) -> None:
             "SELECT count(*), count(DISTINCT product_id), bool_and(op = 'upsert') FROM outbox"
         ).fetchone()
         assert counts == (5_000, 5_000, True)
-        # Each row's outbox version is the row's search version.
+        # Each row's outbox version is the row's search version, which is its version.
         mismatched = conn.execute(
             "SELECT count(*) FROM outbox o JOIN products p ON p.id = o.product_id "
-            "WHERE o.version <> p.search_version"
+            "WHERE o.version <> p.search_version OR p.version <> p.search_version"
         ).fetchone()
         assert mismatched == (0,)
+        distinct = conn.execute("SELECT count(DISTINCT version) FROM products").fetchone()
+        assert distinct == (5_000,)
 
 
 def test_notify_is_sent_on_commit_only_and_carries_no_data(pipeline_db: str) -> None:

@@ -70,8 +70,8 @@ def _peak_rss_mb() -> float:
 
 
 def _fresh_database(server: LocalPostgres, name: str, schema: str) -> str:
+    _drop_database(server, name)
     with psycopg.connect(server.url("postgres"), autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
         conn.execute(f'CREATE DATABASE "{name}"')
     url = server.url(name)
     if schema == "products":
@@ -116,6 +116,11 @@ def bench(server: LocalPostgres, n: int, schema: str, batch_size: int) -> None:
           f"unchanged; includes generation; {_load()})")
     print(f"n={n:,}: peak RSS after streaming loads: {_peak_rss_mb():,.0f} MB")
 
+    # Each phase starts on a quiet server: without the streaming phase's database, and with
+    # its dirty pages written out (else its checkpoint would run during the timed load).
+    _drop_database(server, f"bench_stream_{n}")
+    with psycopg.connect(server.url("postgres"), autocommit=True) as conn:
+        conn.execute("CHECKPOINT")
     url = _fresh_database(server, f"bench_db_{n}", schema)
     loading = backend = python = 0.0
     with psycopg.connect(url) as conn:
@@ -132,9 +137,12 @@ def bench(server: LocalPostgres, n: int, schema: str, batch_size: int) -> None:
           f"{_peak_rss_mb():,.0f} MB)")
     print(f"n={n:,}: CPU per row: server backend {backend / n * 1e6:.1f} us, Python "
           f"{python / n * 1e6:.1f} us -> about {1 / per_row:,.0f} rows/s on two free cores")
-    for name in (f"bench_stream_{n}", f"bench_db_{n}"):
-        with psycopg.connect(server.url("postgres"), autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    _drop_database(server, f"bench_db_{n}")
+
+
+def _drop_database(server: LocalPostgres, name: str) -> None:
+    with psycopg.connect(server.url("postgres"), autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 def main() -> None:
@@ -144,7 +152,7 @@ def main() -> None:
                         help="comma-separated product counts (default 100000,1000000)")
     parser.add_argument("--schema", choices=("full", "products"), default="full",
                         help="all migrations (default) or only 0001_products")
-    parser.add_argument("--batch-size", type=int, default=10_000)
+    parser.add_argument("--batch-size", type=int, default=50_000)
     args = parser.parse_args()
     # Under /tmp: the server user (when root) must be able to enter it.
     root = Path(tempfile.mkdtemp(prefix="refarch-bench-pg-", dir="/tmp"))

@@ -87,7 +87,7 @@ class Settings:
     #: torch's default, one per core. On a machine shared with other busy processes, 1 is faster.
     torch_threads: int | None = None
     #: Rows per COPY batch when loading products (``REFARCH_LOAD_BATCH_SIZE``).
-    load_batch_size: int = 10_000
+    load_batch_size: int = 50_000
     #: Which vector index to use: ``local`` (embedded server) or ``pinecone`` (``REFARCH_INDEX``).
     index_backend: str = "local"
     #: Name of the vector index (``REFARCH_INDEX_NAME``).

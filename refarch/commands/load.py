@@ -76,6 +76,6 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
     parser.add_argument("--seed", type=int, default=42,
                         help="generator seed (default 42; the same seed gives the same products)")
     parser.add_argument("--batch-size", type=_positive, default=None, metavar="N",
-                        help="rows per COPY batch (default REFARCH_LOAD_BATCH_SIZE, 10000)")
+                        help="rows per COPY batch (default REFARCH_LOAD_BATCH_SIZE, 50000)")
     parser.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     parser.set_defaults(func=_load)

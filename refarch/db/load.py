@@ -169,7 +169,7 @@ def load_products(
     conn: psycopg.Connection[Any],
     products: Iterable[Product],
     *,
-    batch_size: int = 10_000,
+    batch_size: int = 50_000,
     total: int | None = None,
     progress: bool = True,
 ) -> LoadResult:

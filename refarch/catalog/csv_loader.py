@@ -42,7 +42,7 @@ from typing import BinaryIO
 
 from refarch.catalog.product import Product
 from refarch.errors import CatalogFormatError, FieldValidationError
-from refarch.products import (
+from refarch.validation import (
     validate_category,
     validate_description,
     validate_name,

@@ -14,9 +14,8 @@ from typing import Any
 
 from refarch.catalog.product import Product
 from refarch.errors import InputError
+from refarch.validation import MAX_PRICE
 
-#: The largest price ``numeric(12, 2)`` holds.
-MAX_PRICE = Decimal("9999999999.99")
 # Prices from here on round (half away from zero, as PostgreSQL does) beyond MAX_PRICE.
 _PRICE_LIMIT = Decimal("9999999999.995")
 

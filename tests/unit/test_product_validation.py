@@ -7,8 +7,9 @@ from decimal import Decimal
 import pytest
 
 from refarch.errors import FieldValidationError, InputError
-from refarch.products import (
+from refarch.validation import (
     MAX_NAME_LENGTH,
+    MAX_PRICE,
     validate_category,
     validate_description,
     validate_name,
@@ -56,6 +57,12 @@ def test_bad_prices_are_rejected_on_the_price_field(value, reason) -> None:
     error = _field_error(validate_price, value)
     assert error.field == "price"
     assert reason in str(error)
+
+
+def test_the_editor_accepts_every_price_the_loader_and_table_accept() -> None:
+    # numeric(12, 2): a product loaded at the table's largest price stays editable.
+    assert validate_price("9999999999.99") == MAX_PRICE
+    assert "at most" in str(_field_error(validate_price, "10000000000"))
 
 
 @pytest.mark.parametrize("value", ["", "  ", "has space", "tab\there", "x" * 65])

@@ -148,3 +148,29 @@ def test_a_bulk_load_beyond_the_exact_limit_is_eventually_consistent(tmp_path: P
         assert engine.searchable_seq("") == second
     finally:
         engine.close(snapshot=False)
+
+
+def test_the_search_list_widens_as_the_graph_grows_and_after_reopening(tmp_path: Path) -> None:
+    tuning = Tuning(ef_search=16, ef_growth_from=100, index_threads=1, snapshot_min_changes=1)
+    assert [tuning.ef_for(n) for n in (0, 100, 400, 900)] == [16, 16, 32, 48]
+    config = IndexConfig(name="t", dimension=DIM, metric="cosine")
+    engine = IndexEngine(tmp_path, config, tuning)
+    values = np.random.default_rng(3).standard_normal((400, DIM)).astype(np.float32)
+    try:
+        engine.upsert("", [f"v{i}" for i in range(50)], values[:50], [None] * 50, [None] * 50)
+        while engine.index_step():
+            pass
+        assert engine.namespaces[""].graph.ef == 16
+        engine.upsert("", [f"v{i}" for i in range(50, 400)], values[50:], [None] * 350,
+                      [None] * 350)
+        while engine.index_step():
+            pass
+        assert engine.namespaces[""].graph.ef == 32  # 400 vectors: 16 * sqrt(400 / 100)
+    finally:
+        engine.close(snapshot=True)
+    engine = IndexEngine(tmp_path, config, tuning)
+    try:
+        assert engine.namespaces[""].graph.ef == 32  # restored from the snapshot
+        assert engine.query("", 1, None, vector=values[7])[0].id == "v7"
+    finally:
+        engine.close(snapshot=False)

@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import argparse
+import json
+from typing import Any
+
+from refarch.errors import InputError
 
 
 def positive_int(text: str) -> int:
@@ -13,4 +17,15 @@ def positive_int(text: str) -> int:
         raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
     if value < 1:
         raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
+
+
+def filter_json(text: str) -> dict[str, Any]:
+    """The JSON object of a ``--filter`` option; :class:`InputError` says what is wrong."""
+    try:
+        value = json.loads(text)
+    except ValueError as exc:
+        raise InputError(f"--filter is not valid JSON: {exc}") from None
+    if not isinstance(value, dict):
+        raise InputError("--filter must be a JSON object, e.g. '{\"category\": \"Drinkware\"}'")
     return value

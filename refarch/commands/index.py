@@ -14,16 +14,16 @@ or start one for the duration of the command.
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from refarch.commands import filter_json
+from refarch.commands import positive_int as _positive
 from refarch.errors import InputError
 from refarch.settings import Settings
-from refarch.commands import positive_int as _positive
 
 
 def _top_k(text: str) -> int:
@@ -98,12 +98,7 @@ def _query(args: argparse.Namespace, settings: Settings) -> int:
 
     flt = None
     if args.filter:
-        try:
-            flt = json.loads(args.filter)
-        except ValueError as exc:
-            raise InputError(f"--filter is not valid JSON: {exc}") from None
-        if not isinstance(flt, dict):
-            raise InputError("--filter must be a JSON object, e.g. '{\"category\": \"Drinkware\"}'")
+        flt = filter_json(args.filter)
     vector = get_embedder(settings).encode_query(args.query)
     with _index(settings, args.namespace) as index:
         matches = index.query(vector, top_k=args.top_k, filter=flt)

@@ -6,7 +6,7 @@ import argparse
 import json
 from typing import Any
 
-from refarch.errors import InputError
+from refarch.commands import filter_json
 from refarch.settings import Settings
 
 
@@ -36,12 +36,7 @@ def search_filter(args: argparse.Namespace) -> dict[str, Any] | None:
 
     parts: list[dict[str, Any]] = []
     if args.filter:
-        try:
-            raw = json.loads(args.filter)
-        except ValueError as exc:
-            raise InputError(f"--filter is not valid JSON: {exc}") from None
-        if not isinstance(raw, dict):
-            raise InputError("--filter must be a JSON object, e.g. '{\"category\": \"Drinkware\"}'")
+        raw = filter_json(args.filter)
         if raw:
             parts.append(raw)
     built = build_filter(args.category or (), args.min_price, args.max_price)

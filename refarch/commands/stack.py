@@ -8,20 +8,11 @@ import sys
 import threading
 from typing import Any
 
+from refarch.commands import positive_int
 from refarch.settings import Settings
 
 #: The example query ``refarch demo`` answers.
 DEMO_QUERY = "keep my coffee hot on the commute"
-
-
-def _count(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
-    return value
 
 
 def _up_argv(args: argparse.Namespace) -> list[str]:
@@ -133,9 +124,9 @@ def _demo(args: argparse.Namespace, settings: Settings) -> int:
 def _add_up_arguments(parser: argparse.ArgumentParser) -> None:
     source = parser.add_mutually_exclusive_group()
     source.add_argument("--csv", metavar="PATH", help="initial catalog from a CSV file (first run)")
-    source.add_argument("--generate", type=_count, metavar="N",
+    source.add_argument("--generate", type=positive_int, metavar="N",
                         help="initial catalog of N generated products (first run; default 10,000)")
-    parser.add_argument("--workers", type=_count, help="indexer workers (REFARCH_INDEXER_WORKERS)")
+    parser.add_argument("--workers", type=positive_int, help="indexer workers (REFARCH_INDEXER_WORKERS)")
     parser.add_argument("--no-app", action="store_true", help="do not start the Streamlit app")
     parser.add_argument("--no-progress", action="store_true", help="no progress bars")
     parser.set_defaults(on_ready=None)

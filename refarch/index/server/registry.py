@@ -27,6 +27,7 @@ from typing import IO
 from refarch.errors import IndexServiceError
 from refarch.index.server.api_errors import ApiError, not_found
 from refarch.index.server.engine import IndexConfig, IndexEngine
+from refarch.index.server.snapshots import fsync_dir
 from refarch.index.server.tuning import Tuning
 from refarch.logs import event
 
@@ -53,14 +54,6 @@ def _lock_data_dir(data_dir: Path) -> IO[str]:
     handle.write(str(os.getpid()))
     handle.flush()
     return handle
-
-
-def _fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 class Registry:
@@ -116,7 +109,7 @@ class Registry:
             config.save(tmp / "index.json")
             final = self.root / config.name
             os.rename(tmp, final)
-            _fsync_dir(self.root)
+            fsync_dir(self.root)
             engine = IndexEngine(final, config, self.tuning)
             self.engines[config.name] = engine
         event(log, "index_created", index=config.name, dimension=config.dimension,
@@ -137,7 +130,7 @@ class Registry:
         engine.close(snapshot=False)
         trash = self.root / f".trash-{uuid.uuid4().hex}"
         os.rename(engine.folder, trash)
-        _fsync_dir(self.root)
+        fsync_dir(self.root)
         shutil.rmtree(trash, ignore_errors=True)
         event(log, "index_deleted", index=name)
 

@@ -43,7 +43,8 @@ def _fsync_file(path: Path) -> None:
         os.close(fd)
 
 
-def _fsync_dir(path: Path) -> None:
+def fsync_dir(path: Path) -> None:
+    """Make a directory's entries (a rename, a new file) durable."""
     fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
     try:
         os.fsync(fd)
@@ -91,9 +92,9 @@ def save_snapshot(root: Path, ns: NamespaceIndex) -> Path:
         }
         (tmp / _META).write_text(json.dumps(meta), encoding="utf-8")
         _fsync_file(tmp / _META)
-        _fsync_dir(tmp)
+        fsync_dir(tmp)
         os.rename(tmp, final)
-        _fsync_dir(folder)
+        fsync_dir(folder)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise

@@ -34,6 +34,7 @@ class Sandbox:
     postgres: Any
     index_server: Any
     _queues: list[Any] = field(default_factory=list)
+    _relay_queue: Any = None
 
     @property
     def url(self) -> str:
@@ -64,6 +65,19 @@ class Sandbox:
         from refarch.wiring import make_index
 
         return make_index(self.settings)
+
+    def sync(self, indexer: Any) -> None:
+        """Move every pending change into the index once: the relay drains the outbox, then
+        ``indexer`` (an :class:`~refarch.indexer.IndexerWorker`) handles the queue until it is
+        empty -- what the services of ``refarch up`` do all the time."""
+        from refarch.relay import drain
+
+        if self._relay_queue is None:
+            self._relay_queue = self.queue("relay")
+        with self.connect("relay") as conn:
+            drain(conn, self._relay_queue, self.settings.relay_batch_size)
+        while indexer.step().received:
+            pass
 
     def env(self) -> dict[str, str]:
         """Environment for ``refarch`` subprocesses (indexers, relays) aimed at this sandbox."""

@@ -1,6 +1,6 @@
 # syntax=docker/dockerfile:1.7
 # One image for every refarch service on ECS: the Streamlit app, the relay, the indexer and the
-# one-shot migrations. Each ECS task passes its role as the command (see refarch/entrypoint.py):
+# one-shot migrations. Each ECS task passes its role as the command (see refarch/cli/container.py):
 #   docker run --init -p 8501:8501 IMAGE app
 #   docker run --init IMAGE relay
 #   docker run --init IMAGE indexer --workers 2
@@ -72,5 +72,5 @@ ENV PATH=/opt/venv/bin:$PATH \
 USER 10001:10001
 
 EXPOSE 8501
-ENTRYPOINT ["python", "-m", "refarch.entrypoint"]
+ENTRYPOINT ["python", "-m", "refarch.cli.container"]
 CMD ["app"]

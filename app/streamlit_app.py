@@ -1,7 +1,7 @@
 """The refarch app: semantic search, live editing and sync status over Postgres.
 
 Run it with ``refarch app`` (or ``refarch up``, which starts it with the rest of the stack).
-The page only draws widgets and calls :class:`refarch.app_services.AppServices`; every rule
+The page only draws widgets and calls :class:`refarch.webapp.services.AppServices`; every rule
 (validation, search, versions, status) lives in ``refarch``. Services are built once per
 process from the environment's settings; tests inject their own under ``SERVICES_KEY`` in
 ``st.session_state`` before the first run.
@@ -20,10 +20,10 @@ from typing import Any, TypeVar
 import pandas as pd
 import streamlit as st
 
-from refarch.app_services import SERVICES_KEY, AppServices, ResultRow, build_app_services
+from refarch.webapp.services import SERVICES_KEY, AppServices, ResultRow, build_app_services
 from refarch.errors import FieldValidationError, RefarchError
-from refarch.products import IndexingState
-from refarch.search_params import DEFAULT_TOP_K, TOP_K_CHOICES, SearchParams
+from refarch.db.products import IndexingState
+from refarch.webapp.url_state import DEFAULT_TOP_K, TOP_K_CHOICES, SearchParams
 from refarch.settings import Settings
 
 log = logging.getLogger("refarch.app")

@@ -41,7 +41,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from refarch.catalog import generate_products  # noqa: E402
-from refarch.catalog.product import Product  # noqa: E402
+from refarch.domain.product import Product  # noqa: E402
 from refarch.db.load import load_products  # noqa: E402
 from refarch.db.migrations import available_migrations, migrate  # noqa: E402
 from refarch.db.server import LocalPostgres  # noqa: E402

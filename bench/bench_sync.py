@@ -29,15 +29,15 @@ import statistics
 import sys
 import time
 
-from refarch.backfill import backfill
+from refarch.pipeline.backfill import backfill
 from refarch.catalog import generate_products
 from refarch.db.load import load_products
 from refarch.embeddings import get_embedder, product_text
-from refarch.indexer import embedding_input
+from refarch.pipeline.indexer import embedding_input
 from refarch.logs import format_event
-from refarch.sandbox import start_sandbox
-from refarch.stack import indexer_processes
-from refarch.supervisor import ProcessSpec, Supervisor
+from refarch.local.sandbox import start_sandbox
+from refarch.local.stack import indexer_processes
+from refarch.local.supervisor import ProcessSpec, Supervisor
 
 
 def _raw_throughput(embedder, texts: list[str], batch_size: int) -> float:
@@ -78,7 +78,7 @@ def _start(box, specs: list[ProcessSpec], name: str) -> Supervisor:
 
 def _warm_up(box, index) -> None:
     """One product through every worker, so no model is cold when the clock starts."""
-    from refarch.changes import ProductChange, publish
+    from refarch.pipeline.changes import ProductChange, publish
 
     with box.connect() as conn:
         rows = conn.execute("SELECT id, search_version FROM products ORDER BY id LIMIT 40").fetchall()

@@ -22,7 +22,7 @@ from infra.queue import ChangeQueue, QueueArgs
 from infra.security import SecurityArgs, SecurityGroups
 from infra.services import ServiceSizing, Services, ServicesArgs
 from infra.vector_index import VectorIndex, VectorIndexArgs
-from refarch.entrypoint import APP_PORT
+from refarch.cli.container import APP_PORT
 
 #: Stack outputs, in the order ``refarch deploy outputs`` prints them.
 OUTPUT_NAMES = (

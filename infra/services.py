@@ -1,6 +1,6 @@
 """Services: the ECS cluster, the app behind an ALB, the relay and the indexer on Fargate.
 
-Every task runs the one image with a role as its command (``refarch.entrypoint``). Settings
+Every task runs the one image with a role as its command (``refarch.cli.container``). Settings
 arrive as environment variables; the two secrets (``DATABASE_URL``, ``PINECONE_API_KEY``) are
 injected by ECS from Secrets Manager and never appear as plaintext environment. Each service
 gets only what it uses: the relay no Pinecone key, and each service only the queue actions it
@@ -20,7 +20,7 @@ from typing import Any
 import pulumi
 import pulumi_aws as aws
 
-from refarch.entrypoint import APP_HEALTH_PATH, APP_PORT
+from refarch.cli.container import APP_HEALTH_PATH, APP_PORT
 
 #: Service roles, in start-up order.
 ROLES = ("app", "relay", "indexer")

@@ -60,7 +60,7 @@ class TextTruncatedWarning(UserWarning):
 def product_text(product: ProductLike | Mapping[str, Any]) -> str:
     """The text that is embedded for ``product``: its name, category and description.
 
-    ``product`` is a :class:`~refarch.catalog.product.Product` (or any object with ``name``,
+    ``product`` is a :class:`~refarch.domain.product.Product` (or any object with ``name``,
     ``category`` and ``description`` attributes) or a mapping with the keys ``name``,
     ``description`` and optionally ``category`` (a database row, a queue message).
     Parts that are missing or blank are left out, e.g.::

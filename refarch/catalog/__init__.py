@@ -25,7 +25,7 @@ from refarch.catalog.csv_loader import (
 )
 from refarch.catalog.frame import products_to_frame
 from refarch.catalog.generator import generate_products
-from refarch.catalog.product import Product
+from refarch.domain.product import Product
 
 __all__ = [
     "ATTRIBUTE_KEYS",

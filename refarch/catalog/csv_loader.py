@@ -40,9 +40,9 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import BinaryIO
 
-from refarch.catalog.product import Product
+from refarch.domain.product import Product
 from refarch.errors import CatalogFormatError, FieldValidationError
-from refarch.validation import (
+from refarch.domain.validation import (
     validate_category,
     validate_description,
     validate_name,

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
-from refarch.catalog.product import Product
+from refarch.domain.product import Product
 
 if TYPE_CHECKING:
     import pandas as pd

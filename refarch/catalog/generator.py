@@ -26,7 +26,7 @@ from refarch.catalog.categories import (
     CategorySpec,
     ProductType,
 )
-from refarch.catalog.product import Product
+from refarch.domain.product import Product
 
 #: ``last_updated`` timestamps fall in the year after this instant (UTC); fixed, so that
 #: output does not depend on when it is generated.

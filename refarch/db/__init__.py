@@ -10,5 +10,5 @@
 Helpers: :mod:`~refarch.db.binaries` (find initdb/pg_ctl/postgres),
 :mod:`~refarch.db.privileges` (which OS user runs the server),
 :mod:`~refarch.db.processes` (pids, zombies, lock files),
-:mod:`~refarch.db.product_rows` (a Product as a checked COPY row).
+:mod:`~refarch.db.copy_rows` (a Product as a checked COPY row).
 """

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 from refarch.deploy import topology as t
 from refarch.deploy.mocks import is_secret, unwrap
-from refarch.entrypoint import APP_HEALTH_PATH, APP_PORT
+from refarch.cli.container import APP_HEALTH_PATH, APP_PORT
 from refarch.model_spec import DIMENSION, METRIC
 
 if TYPE_CHECKING:

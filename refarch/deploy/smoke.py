@@ -12,7 +12,7 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-from refarch.entrypoint import APP_HEALTH_PATH
+from refarch.cli.container import APP_HEALTH_PATH
 from refarch.errors import DeployError
 from refarch.settings import Settings
 
@@ -121,7 +121,7 @@ def smoke_search(
     refarch's model.
     """
     if index is None:
-        from refarch.wiring import make_index
+        from refarch.bootstrap import make_index
 
         index = make_index(cloud_settings(settings, outputs))
     if embedder is None:

@@ -1,6 +1,6 @@
 """Index a product catalog straight into the vector index (no Postgres), and show what it finds.
 
-This is the notebook-stage path: the sync pipeline (:mod:`refarch.indexer`) is the production
+This is the notebook-stage path: the sync pipeline (:mod:`refarch.pipeline.indexer`) is the production
 one, keyed by the Postgres id. Catalog records use the SKU as vector id and carry ``sku``,
 ``name``, ``category`` (when known) and ``price`` as metadata, enough to filter on category
 and price and to show a result without a database. They go to their own namespace
@@ -13,7 +13,7 @@ import json
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from refarch.catalog.product import Product
+from refarch.domain.product import Product
 from refarch.index.port import QueryMatch, Record, VectorIndex
 
 #: The namespace ``refarch index-catalog`` writes to (the pipeline owns the default one).

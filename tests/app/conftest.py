@@ -3,7 +3,7 @@
 One stack per session (Postgres, index server, relay, one indexer, reconcile and the app
 itself), started exactly as a user would, with ``refarch up --detach`` in a throwaway
 ``REFARCH_HOME`` on free ports, and stopped with ``refarch down``. AppTest tests inject
-:class:`~refarch.app_services.AppServices` built from the same settings; the browser test
+:class:`~refarch.webapp.services.AppServices` built from the same settings; the browser test
 opens the app that ``up`` started.
 """
 
@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pytest
 
-from refarch.app_services import AppServices, build_app_services
+from refarch.webapp.services import AppServices, build_app_services
 from refarch.settings import Settings
 from tests.conftest import free_port, scratch_dir
 

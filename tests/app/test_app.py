@@ -17,9 +17,9 @@ import psycopg
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from refarch.app_services import SERVICES_KEY, AppServices
+from refarch.webapp.services import SERVICES_KEY, AppServices
 from refarch.queue.port import OutgoingMessage
-from refarch.wiring import make_queue
+from refarch.bootstrap import make_queue
 from tests.app.conftest import CATALOG_SIZE, ROOT, Stack
 from tests.conftest import free_port
 

@@ -174,7 +174,7 @@ def test_default_shape(default_plan: Plan) -> None:
 
 
 def test_every_ecs_command_is_a_container_role(default_plan: Plan) -> None:
-    from refarch.entrypoint import ENTRYPOINTS
+    from refarch.cli.container import ENTRYPOINTS
 
     commands = {tuple(c["command"]) for task in default_plan.of_type(t.TASK_DEF)
                 for c in t.containers_of(task)}

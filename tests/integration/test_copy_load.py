@@ -12,7 +12,7 @@ import psycopg
 import pytest
 
 from refarch.catalog import generate_products
-from refarch.catalog.product import Product
+from refarch.domain.product import Product
 from refarch.db.load import load_products
 from refarch.errors import DatabaseError, InputError
 

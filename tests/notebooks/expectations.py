@@ -1,4 +1,4 @@
-"""What each notebook must have recorded (via ``refarch.notebook_results.record``).
+"""What each notebook must have recorded (via ``refarch.tutorial.results.record``).
 
 One entry per notebook in ``notebooks/``: the parameters the test runs it with (small and
 offline) and a check on its recorded results. A notebook without an entry fails the suite.

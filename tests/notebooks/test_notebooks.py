@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from refarch.notebook_results import read_results
+from refarch.tutorial.results import read_results
 from tests.notebooks.expectations import EXPECTATIONS
 
 ROOT = Path(__file__).resolve().parents[2]

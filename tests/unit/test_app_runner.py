@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from refarch.app_runner import app_script, app_url, streamlit_command
+from refarch.webapp.runner import app_script, app_url, streamlit_command
 from refarch.cli import build_parser
 from refarch.settings import Settings
 

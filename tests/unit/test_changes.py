@@ -6,8 +6,8 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from refarch.changes import MalformedMessageError, ProductChange
-from refarch.outbox import OutboxRow, coalesce
+from refarch.pipeline.changes import MalformedMessageError, ProductChange
+from refarch.pipeline.outbox import OutboxRow, coalesce
 
 T0 = datetime(2026, 1, 1, tzinfo=timezone.utc)
 

@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from refarch.cli import build_parser
-from refarch.entrypoint import APP_PORT, ENTRYPOINTS, main, resolve
+from refarch.cli.container import APP_PORT, ENTRYPOINTS, main, resolve
 
 ROOT = Path(__file__).resolve().parents[2]
 DOCKERFILE = ROOT / "Dockerfile"
@@ -91,7 +91,7 @@ def test_model_weights_are_baked_in_and_used_offline() -> None:
 def test_entrypoint_and_port() -> None:
     final = _stages()[-1]
     entrypoint = _instructions(final, "ENTRYPOINT")[-1]
-    assert entrypoint == '["python", "-m", "refarch.entrypoint"]'
+    assert entrypoint == '["python", "-m", "refarch.cli.container"]'
     assert _instructions(final, "CMD")[-1] == '["app"]'
     assert _instructions(final, "EXPOSE") == [str(APP_PORT)]
 
@@ -133,7 +133,7 @@ def test_each_role_resolves_to_a_real_command(role: str) -> None:
 
 
 def test_the_app_page_exists() -> None:
-    from refarch.app_runner import APP_SCRIPT, app_script
+    from refarch.webapp.runner import APP_SCRIPT, app_script
 
     assert app_script() == ROOT / APP_SCRIPT
     assert app_script().is_file()

@@ -7,7 +7,7 @@ from decimal import Decimal
 import pytest
 
 from refarch.errors import FieldValidationError, InputError
-from refarch.validation import (
+from refarch.domain.validation import (
     MAX_NAME_LENGTH,
     MAX_PRICE,
     validate_category,
@@ -83,7 +83,7 @@ def test_category_blank_means_none_and_description_may_be_empty() -> None:
      (None, 5, "removing", False), (None, None, "deleted", True), (5, 6, "searchable", True)],
 )
 def test_indexing_state_compares_the_two_versions(postgres, indexed, state, synced) -> None:
-    from refarch.products import IndexingState
+    from refarch.db.products import IndexingState
 
     progress = IndexingState(1, postgres, indexed)
     assert progress.state == state

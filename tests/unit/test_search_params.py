@@ -7,7 +7,7 @@ from decimal import Decimal
 import pytest
 
 from refarch.errors import FieldValidationError
-from refarch.search_params import MAX_QUERY_LENGTH, MAX_RESULTS, SearchParams
+from refarch.webapp.url_state import MAX_QUERY_LENGTH, MAX_RESULTS, SearchParams
 
 
 def test_inputs_are_normalised() -> None:

@@ -9,7 +9,7 @@ import sys
 import time
 from pathlib import Path
 
-from refarch.supervisor import ProcessSpec, Supervisor, pid_alive, read_state
+from refarch.local.supervisor import ProcessSpec, Supervisor, pid_alive, read_state
 
 
 def _wait(condition, timeout: float = 10.0) -> bool:
@@ -53,7 +53,7 @@ def test_children_die_with_a_killed_supervisor(tmp_path: Path) -> None:
 import sys, time
 sys.path.insert(0, {str(Path(__file__).resolve().parents[2])!r})
 from pathlib import Path
-from refarch.supervisor import ProcessSpec, Supervisor
+from refarch.local.supervisor import ProcessSpec, Supervisor
 s = Supervisor([ProcessSpec("child", [sys.executable, "-c", "import time; time.sleep(120)"])], Path({str(tmp_path)!r}))
 s.start_all()
 print(s.pid("child"), flush=True)

@@ -7,8 +7,8 @@ from decimal import Decimal
 import pytest
 
 from refarch.errors import InputError
-from refarch.indexer import IndexedState, ProductRow, content_hash, plan_batch, vector_metadata
-from refarch.reconcile import compare
+from refarch.pipeline.indexer import IndexedState, ProductRow, content_hash, plan_batch, vector_metadata
+from refarch.pipeline.reconcile import compare
 from refarch.search import build_filter, validate_filter
 
 

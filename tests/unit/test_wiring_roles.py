@@ -1,11 +1,11 @@
-"""Which database URL each service connects with (refarch.wiring.role_url)."""
+"""Which database URL each service connects with (refarch.bootstrap.role_url)."""
 
 from __future__ import annotations
 
 from psycopg.conninfo import conninfo_to_dict
 
 from refarch.settings import Settings
-from refarch.wiring import role_url, with_user
+from refarch.bootstrap import role_url, with_user
 
 LOCAL = "postgresql:///refarch?host=%2Ftmp%2Fx&port=5432&user=refarch"
 

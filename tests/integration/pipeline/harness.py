@@ -12,10 +12,10 @@ from typing import Any
 import psycopg
 
 from refarch.embeddings import product_text
-from refarch.indexer import IndexerStepResult, IndexerWorker, content_hash
+from refarch.pipeline.indexer import IndexerStepResult, IndexerWorker, content_hash
 from refarch.queue.local import PostgresQueue
-from refarch.reconcile import index_entries
-from refarch.relay import drain
+from refarch.pipeline.reconcile import index_entries
+from refarch.pipeline.relay import drain
 
 
 class CountingEmbedder:

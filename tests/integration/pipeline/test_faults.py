@@ -25,19 +25,19 @@ import psycopg
 import pytest
 
 from refarch.catalog import generate_products
-from refarch.changes import ProductChange
+from refarch.pipeline.changes import ProductChange
 from refarch.db.load import load_products
 from refarch.db.migrations import migrate
 from refarch.db.server import LocalPostgres
 from refarch.embeddings import product_text
 from refarch.index.process import find_free_port, start_index_server
 from refarch.queue.local import PostgresQueue
-from refarch.reconcile import reconcile
+from refarch.pipeline.reconcile import reconcile
 from refarch.settings import Settings
-from refarch.stack import indexer_processes
-from refarch.supervisor import ProcessSpec, Supervisor
-from refarch.sync import wait_for_sync
-from refarch.wiring import ensure_index, make_index, with_user
+from refarch.local.stack import indexer_processes
+from refarch.local.supervisor import ProcessSpec, Supervisor
+from refarch.pipeline.progress import wait_for_sync
+from refarch.bootstrap import ensure_index, make_index, with_user
 
 from .harness import Pipeline
 

@@ -10,9 +10,9 @@ import time
 
 import pytest
 
-from refarch.changes import ProductChange
+from refarch.pipeline.changes import ProductChange
 from refarch.embeddings import product_text
-from refarch.indexer import Hold, IndexerWorker, content_hash
+from refarch.pipeline.indexer import Hold, IndexerWorker, content_hash
 from refarch.queue.port import OutgoingMessage
 
 from .harness import Pipeline, totals

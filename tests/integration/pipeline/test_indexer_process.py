@@ -14,7 +14,7 @@ import pytest
 
 from refarch.index.client import open_vector_index, pinecone_client
 from refarch.queue.local import PostgresQueue
-from refarch.wiring import with_user
+from refarch.bootstrap import with_user
 
 from .harness import Pipeline
 

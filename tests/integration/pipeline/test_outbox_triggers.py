@@ -13,7 +13,7 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from refarch import outbox
+from refarch.pipeline import outbox
 from refarch.db.migrations import available_migrations, migrate
 
 

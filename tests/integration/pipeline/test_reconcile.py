@@ -7,7 +7,7 @@ import time
 import psycopg
 
 from refarch.embeddings import product_text
-from refarch.reconcile import last_report, reconcile
+from refarch.pipeline.reconcile import last_report, reconcile
 
 from .harness import Pipeline
 

@@ -9,12 +9,12 @@ import time
 import psycopg
 import pytest
 
-from refarch import outbox
-from refarch.backfill import backfill
+from refarch.pipeline import outbox
+from refarch.pipeline.backfill import backfill
 from refarch.errors import QueueError
 from refarch.queue.local import PostgresQueue
-from refarch.relay import drain, relay_step, run
-from refarch.wiring import with_user
+from refarch.pipeline.relay import drain, relay_step, run
+from refarch.bootstrap import with_user
 
 
 def _insert_many(url: str, n: int, prefix: str = "P") -> list[int]:

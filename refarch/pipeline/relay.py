@@ -21,13 +21,13 @@ from dataclasses import dataclass
 
 import psycopg
 
-from refarch import outbox
-from refarch.changes import publish
+from refarch.pipeline import outbox
+from refarch.pipeline.changes import publish
 from refarch.errors import QueueError
 from refarch.logs import event
 from refarch.queue.port import Queue
 
-log = logging.getLogger("refarch.relay")
+log = logging.getLogger("refarch.pipeline.relay")
 
 
 @dataclass(frozen=True, slots=True)

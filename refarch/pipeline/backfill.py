@@ -17,11 +17,11 @@ from datetime import datetime, timezone
 import psycopg
 from tqdm import tqdm
 
-from refarch.changes import ProductChange, publish
+from refarch.pipeline.changes import ProductChange, publish
 from refarch.logs import event
 from refarch.queue.port import Queue
 
-log = logging.getLogger("refarch.backfill")
+log = logging.getLogger("refarch.pipeline.backfill")
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,6 +1,6 @@
 """The container image's entry point: one image, one process per ECS task.
 
-The Dockerfile's ``ENTRYPOINT`` is ``python -m refarch.entrypoint`` and each ECS task passes
+The Dockerfile's ``ENTRYPOINT`` is ``python -m refarch.cli.container`` and each ECS task passes
 the role it plays as the command, e.g. ``["indexer", "--workers", "2"]``. The role is looked
 up in :data:`ENTRYPOINTS` and the process *replaces itself* with the real command (``exec``),
 so the service receives ECS's SIGTERM directly. Extra arguments are appended. Anything that

@@ -44,7 +44,7 @@ class Sandbox:
 
     def role_url(self, role: str) -> str:
         """The URL of a service role (``app``, ``relay``, ``indexer``) or ``owner``."""
-        from refarch.wiring import role_url
+        from refarch.bootstrap import role_url
 
         return self.url if role == "owner" else role_url(self.settings, role)  # type: ignore[arg-type]
 
@@ -54,7 +54,7 @@ class Sandbox:
 
     def queue(self, role: str = "owner") -> Any:
         """The local queue as ``role`` sees it (closed with the sandbox)."""
-        from refarch.wiring import make_queue
+        from refarch.bootstrap import make_queue
 
         queue = make_queue(self.settings, self.role_url(role))
         self._queues.append(queue)
@@ -62,15 +62,15 @@ class Sandbox:
 
     def index(self) -> Any:
         """The sandbox's vector index (created on first use)."""
-        from refarch.wiring import make_index
+        from refarch.bootstrap import make_index
 
         return make_index(self.settings)
 
     def sync(self, indexer: Any) -> None:
         """Move every pending change into the index once: the relay drains the outbox, then
-        ``indexer`` (an :class:`~refarch.indexer.IndexerWorker`) handles the queue until it is
+        ``indexer`` (an :class:`~refarch.pipeline.indexer.IndexerWorker`) handles the queue until it is
         empty -- what the services of ``refarch up`` do all the time."""
-        from refarch.relay import drain
+        from refarch.pipeline.relay import drain
 
         if self._relay_queue is None:
             self._relay_queue = self.queue("relay")
@@ -127,7 +127,7 @@ def start_sandbox(
     from refarch.db.migrations import migrate
     from refarch.db.server import LocalPostgres
     from refarch.index.process import find_free_port, start_index_server
-    from refarch.wiring import with_user
+    from refarch.bootstrap import with_user
 
     home = Path(tempfile.mkdtemp(prefix=prefix))
     home.chmod(0o755)  # Postgres runs as an unprivileged user when we are root

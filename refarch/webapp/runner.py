@@ -20,7 +20,7 @@ APP_SCRIPT = Path("app") / "streamlit_app.py"
 
 def app_script() -> Path:
     """Absolute path of the app's page; ConfigError if this install does not include it."""
-    path = Path(__file__).resolve().parents[1] / APP_SCRIPT
+    path = Path(__file__).resolve().parents[2] / APP_SCRIPT
     if not path.is_file():
         raise ConfigError(
             f"The Streamlit app is not at {path}: run refarch from a clone of the repository "

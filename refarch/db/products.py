@@ -28,7 +28,7 @@ from refarch.errors import (
     ProductNotFoundError,
     RefarchError,
 )
-from refarch.validation import (
+from refarch.domain.validation import (
     validate_category,
     validate_description,
     validate_name,
@@ -290,7 +290,7 @@ def indexing_states(
     ``index`` is the vector index the wiring builds (``fetch`` by vector id). Lets the app
     show an edited row as "indexing…" until the index has caught up, then "searchable".
     """
-    from refarch.indexer import fetch_state
+    from refarch.pipeline.indexer import fetch_state
 
     ids = list(dict.fromkeys(int(pid) for pid in product_ids))
     if not ids:

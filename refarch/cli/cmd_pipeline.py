@@ -11,9 +11,9 @@ from typing import Any
 
 from refarch.logs import event
 from refarch.settings import Settings
-from refarch.commands import positive_int as _positive
+from refarch.cli.args import positive_int as _positive
 
-log = logging.getLogger("refarch.commands")
+log = logging.getLogger("refarch.cli.args")
 
 
 def _seconds(text: str) -> float:
@@ -27,7 +27,7 @@ def _seconds(text: str) -> float:
 
 
 def _stop_on_signals() -> threading.Event:
-    from refarch.stack import install_stop_signals
+    from refarch.local.stack import install_stop_signals
 
     stop = threading.Event()
     install_stop_signals(stop)
@@ -38,8 +38,8 @@ def _stop_on_signals() -> threading.Event:
 
 
 def _relay(args: argparse.Namespace, settings: Settings) -> int:
-    from refarch import relay
-    from refarch.wiring import connector, make_queue, role_url
+    from refarch.pipeline import relay
+    from refarch.bootstrap import connector, make_queue, role_url
 
     url = role_url(settings, "relay")
     queue = make_queue(settings, url)
@@ -67,8 +67,8 @@ def _indexer(args: argparse.Namespace, settings: Settings) -> int:
         import torch
 
         torch.set_num_threads(args.torch_threads)
-    from refarch import indexer
-    from refarch.wiring import connector, make_embedder, make_index, make_queue, product_text, role_url
+    from refarch.pipeline import indexer
+    from refarch.bootstrap import connector, make_embedder, make_index, make_queue, product_text, role_url
 
     url = role_url(settings, "indexer")
     queue = make_queue(settings, url)
@@ -94,8 +94,8 @@ def _indexer(args: argparse.Namespace, settings: Settings) -> int:
 
 def _indexer_pool(settings: Settings, workers: int) -> int:
     """K indexer processes under a supervisor (restarted when they crash)."""
-    from refarch.stack import StackPaths, indexer_processes
-    from refarch.supervisor import Supervisor
+    from refarch.local.stack import StackPaths, indexer_processes
+    from refarch.local.supervisor import Supervisor
 
     stop = _stop_on_signals()
     supervisor = Supervisor(indexer_processes(settings, workers, prefix="indexer-pool"),
@@ -114,9 +114,9 @@ def _indexer_pool(settings: Settings, workers: int) -> int:
 
 
 def _backfill(args: argparse.Namespace, settings: Settings) -> int:
-    from refarch.backfill import backfill
+    from refarch.pipeline.backfill import backfill
     from refarch.db.connect import connect
-    from refarch.wiring import make_queue, role_url
+    from refarch.bootstrap import make_queue, role_url
 
     url = role_url(settings, "relay")
     queue = make_queue(settings, url)
@@ -135,8 +135,8 @@ def _backfill(args: argparse.Namespace, settings: Settings) -> int:
 
 def _reconcile_once(settings: Settings, url: str, repair: bool) -> Any:
     from refarch.db.connect import connect
-    from refarch.reconcile import reconcile
-    from refarch.wiring import make_index, make_queue, product_text
+    from refarch.pipeline.reconcile import reconcile
+    from refarch.bootstrap import make_index, make_queue, product_text
 
     index = make_index(settings)
     queue = make_queue(settings, url) if repair else None
@@ -151,7 +151,7 @@ def _reconcile_once(settings: Settings, url: str, repair: bool) -> Any:
 
 
 def _reconcile(args: argparse.Namespace, settings: Settings) -> int:
-    from refarch.wiring import database_url
+    from refarch.bootstrap import database_url
 
     url = database_url(settings)
     if args.every:
@@ -181,8 +181,8 @@ def _reconcile(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _sync_wait(args: argparse.Namespace, settings: Settings) -> int:
-    from refarch.sync import wait_for_sync
-    from refarch.wiring import database_url
+    from refarch.pipeline.progress import wait_for_sync
+    from refarch.bootstrap import database_url
 
     state = wait_for_sync(settings, database_url(settings), timeout=args.timeout,
                           progress=not args.no_progress)

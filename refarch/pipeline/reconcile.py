@@ -27,12 +27,12 @@ from typing import Any
 
 import psycopg
 
-from refarch.changes import ProductChange, publish
-from refarch.indexer import ID_CHUNK, content_hash
+from refarch.pipeline.changes import ProductChange, publish
+from refarch.pipeline.indexer import ID_CHUNK, content_hash
 from refarch.logs import event
 from refarch.queue.port import Queue
 
-log = logging.getLogger("refarch.reconcile")
+log = logging.getLogger("refarch.pipeline.reconcile")
 
 #: (version, text hash) of one product or vector.
 Entry = tuple[int | None, str | None]

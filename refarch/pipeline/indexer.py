@@ -44,12 +44,12 @@ from typing import Any
 
 import psycopg
 
-from refarch.changes import MalformedMessageError, ProductChange
+from refarch.pipeline.changes import MalformedMessageError, ProductChange
 from refarch.errors import QueueError, RefarchError, StaleReceiptError
 from refarch.logs import event
 from refarch.queue.port import MAX_BATCH, Queue, ReceivedMessage
 
-log = logging.getLogger("refarch.indexer")
+log = logging.getLogger("refarch.pipeline.indexer")
 
 #: Records per upsert request (well under Pinecone's 2 MB / 1,000-vector request limits).
 UPSERT_CHUNK = 100

@@ -1,4 +1,4 @@
-"""A :class:`~refarch.catalog.product.Product` as a row of the ``products`` table, checked and
+"""A :class:`~refarch.domain.product.Product` as a row of the ``products`` table, checked and
 encoded for COPY.
 
 :func:`product_row` refuses what PostgreSQL would refuse or silently mangle (empty required
@@ -12,9 +12,9 @@ from datetime import datetime, timezone
 from decimal import Decimal
 from typing import Any
 
-from refarch.catalog.product import Product
+from refarch.domain.product import Product
 from refarch.errors import InputError
-from refarch.validation import MAX_PRICE
+from refarch.domain.validation import MAX_PRICE
 
 # Prices from here on round (half away from zero, as PostgreSQL does) beyond MAX_PRICE.
 _PRICE_LIMIT = Decimal("9999999999.995")

@@ -20,8 +20,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from refarch.commands import filter_json
-from refarch.commands import positive_int as _positive
+from refarch.cli.args import filter_json
+from refarch.cli.args import positive_int as _positive
 from refarch.errors import InputError
 from refarch.settings import Settings
 

@@ -30,7 +30,7 @@ from typing import Any
 
 from refarch.logs import event
 
-log = logging.getLogger("refarch.supervisor")
+log = logging.getLogger("refarch.local.supervisor")
 
 _PR_SET_PDEATHSIG = 1
 

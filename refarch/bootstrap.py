@@ -103,7 +103,7 @@ def index_server_process(settings: Settings) -> Any:
     import sys
 
     from refarch.index.process import default_data_dir
-    from refarch.supervisor import ProcessSpec
+    from refarch.local.supervisor import ProcessSpec
 
     data_dir = default_data_dir(settings)
     data_dir.mkdir(parents=True, exist_ok=True)

@@ -2,7 +2,7 @@
 
 The page (``app/streamlit_app.py``) holds no logic: it draws widgets and calls an
 :class:`AppServices`. :func:`build_app_services` makes one from the settings through
-:mod:`refarch.wiring` (the one place that picks backends); tests build one the same way
+:mod:`refarch.bootstrap` (the one place that picks backends); tests build one the same way
 against their own servers and hand it to the page under :data:`SERVICES_KEY` in
 ``st.session_state``.
 
@@ -24,10 +24,10 @@ from typing import Any
 import psycopg
 from psycopg_pool import ConnectionPool, PoolTimeout
 
-from refarch import products
+from refarch.db import products
 from refarch.errors import DatabaseError
-from refarch.products import UNSET, IndexingState, StoredProduct
-from refarch.search_params import SearchParams
+from refarch.db.products import UNSET, IndexingState, StoredProduct
+from refarch.webapp.url_state import SearchParams
 from refarch.settings import Settings
 
 log = logging.getLogger("refarch.app")
@@ -131,7 +131,7 @@ class AppServices:
     def add_product(
         self, *, sku: Any, name: Any, description: Any = "", category: Any = None, price: Any
     ) -> StoredProduct:
-        """Validate and insert a product (see :func:`refarch.products.insert_product`)."""
+        """Validate and insert a product (see :func:`refarch.db.products.insert_product`)."""
         with self._connection() as conn:
             return products.insert_product(
                 conn, sku=sku, name=name, description=description, category=category, price=price
@@ -147,7 +147,7 @@ class AppServices:
         price: Any = UNSET,
         expected_version: int | None = None,
     ) -> StoredProduct:
-        """Validate and apply changes (see :func:`refarch.products.update_product`)."""
+        """Validate and apply changes (see :func:`refarch.db.products.update_product`)."""
         with self._connection() as conn:
             return products.update_product(
                 conn, product_id, name=name, description=description, category=category,
@@ -220,8 +220,8 @@ def open_pool(url: str, *, max_size: int = 4, timeout: float = 10.0) -> Connecti
 
 def build_app_services(settings: Settings) -> AppServices:
     """Build the app's services from ``settings`` (see the module docstring)."""
-    from refarch import wiring
-    from refarch.status import collect_status
+    from refarch import bootstrap as wiring
+    from refarch.local.status import collect_status
 
     pool = open_pool(wiring.role_url(settings, "app"))
     closers: list[Callable[[], None]] = []

@@ -59,7 +59,7 @@ def wait_for_sync(
     index: Any = None,
 ) -> SyncState:
     """Wait until every change committed before the call is searchable (or ``timeout``)."""
-    from refarch.wiring import make_index, make_queue
+    from refarch.bootstrap import make_index, make_queue
 
     own_queue = queue is None
     own_index = index is None
@@ -110,7 +110,7 @@ def freshness_lag(conn: psycopg.Connection, index: Any) -> float:
     Looks at the oldest outbox row and at the most recently changed products whose index
     version is behind their row.
     """
-    from refarch.indexer import fetch_state
+    from refarch.pipeline.indexer import fetch_state
 
     now = datetime.now(timezone.utc)
     lag = 0.0

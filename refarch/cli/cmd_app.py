@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from refarch.app_runner import app_url, exec_app
+from refarch.webapp.runner import app_url, exec_app
 from refarch.settings import Settings
 
 

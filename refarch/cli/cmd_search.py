@@ -6,7 +6,7 @@ import argparse
 import json
 from typing import Any
 
-from refarch.commands import filter_json
+from refarch.cli.args import filter_json
 from refarch.settings import Settings
 
 
@@ -48,10 +48,10 @@ def search_filter(args: argparse.Namespace) -> dict[str, Any] | None:
 
 
 def _search(args: argparse.Namespace, settings: Settings) -> int:
-    from refarch.commands.stack import format_hits
+    from refarch.cli.cmd_stack import format_hits
     from refarch.db.connect import connect
     from refarch.search import search
-    from refarch.wiring import make_embedder, make_index, role_url
+    from refarch.bootstrap import make_embedder, make_index, role_url
 
     from refarch.search import validate_filter
 

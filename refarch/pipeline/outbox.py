@@ -15,7 +15,7 @@ from datetime import datetime
 
 import psycopg
 
-from refarch.changes import ProductChange
+from refarch.pipeline.changes import ProductChange
 
 #: The channel the triggers NOTIFY after writing outbox rows (a wake-up, never the carrier).
 NOTIFY_CHANNEL = "refarch_outbox"

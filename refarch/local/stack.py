@@ -3,7 +3,7 @@
 ``up`` brings up, in order: Postgres (the local server, unless ``DATABASE_URL`` points at one)
 with the migrations applied; the local index server (unless ``REFARCH_INDEX=pinecone``); the
 initial catalog on first use (10,000 generated products, or ``--csv``/``--generate``); then the
-services under a :class:`~refarch.supervisor.Supervisor`: the relay, ``K`` indexer workers, the
+services under a :class:`~refarch.local.supervisor.Supervisor`: the relay, ``K`` indexer workers, the
 periodic reconcile and the Streamlit app (see :func:`app_process`, the hook for it). When the
 index is empty but Postgres is not (a new index), it backfills. It waits with a progress bar
 until the catalog is searchable, then supervises until Ctrl-C or SIGTERM, restarting crashed
@@ -31,9 +31,9 @@ from typing import Any
 from refarch.errors import RefarchError
 from refarch.logs import event
 from refarch.settings import Settings
-from refarch.supervisor import ProcessSpec, Supervisor, pid_alive, read_state
+from refarch.local.supervisor import ProcessSpec, Supervisor, pid_alive, read_state
 
-log = logging.getLogger("refarch.stack")
+log = logging.getLogger("refarch.local.stack")
 
 #: Products generated on the first ``up`` when neither --csv nor --generate is given.
 DEFAULT_INITIAL_PRODUCTS = 10_000
@@ -84,10 +84,10 @@ def indexer_processes(settings: Settings, workers: int, prefix: str = "indexer")
 def app_process(settings: Settings) -> ProcessSpec | None:
     """The Streamlit app's process: the hook through which ``up`` runs the app.
 
-    Returns None when this install has no app page (``refarch.app_runner`` decides).
+    Returns None when this install has no app page (``refarch.webapp.runner`` decides).
     """
     try:
-        from refarch.app_runner import streamlit_command
+        from refarch.webapp.runner import streamlit_command
 
         return ProcessSpec("app", streamlit_command(settings), stop_timeout=10.0)
     except (ImportError, RefarchError):
@@ -111,7 +111,7 @@ def service_processes(settings: Settings, *, workers: int, with_app: bool) -> li
 
 def service_env(settings: Settings, admin_url: str) -> dict[str, str]:
     """Environment for the services: the running database and each role's URL, no guessing."""
-    from refarch.wiring import role_url
+    from refarch.bootstrap import role_url
 
     env = {
         "REFARCH_HOME": str(settings.home),
@@ -166,7 +166,7 @@ class LocalStack:
 
     def start_services(self, stop: threading.Event) -> None:
         """Start the index server and the services under a supervisor."""
-        from refarch.wiring import index_server_process, wait_for_index
+        from refarch.bootstrap import index_server_process, wait_for_index
 
         assert self.admin_url is not None
         base_env = {**os.environ, **service_env(self.settings, self.admin_url)}
@@ -240,10 +240,10 @@ class LocalStack:
 
     def backfill_if_index_is_new(self) -> int:
         """Backfill when the index is empty but Postgres is not and nothing is in flight."""
-        from refarch import outbox
-        from refarch.backfill import backfill
+        from refarch.pipeline import outbox
+        from refarch.pipeline.backfill import backfill
         from refarch.db.connect import connect
-        from refarch.wiring import make_index, make_queue, role_url
+        from refarch.bootstrap import make_index, make_queue, role_url
 
         assert self.admin_url is not None
         index = make_index(self.settings)
@@ -267,7 +267,7 @@ class LocalStack:
 
     def wait_until_synced(self, stop: threading.Event, timeout: float | None = None) -> bool:
         """Block (with a progress bar) until everything committed so far is searchable."""
-        from refarch.sync import wait_for_sync
+        from refarch.pipeline.progress import wait_for_sync
 
         assert self.admin_url is not None
         self._set_phase("syncing")

@@ -8,7 +8,7 @@ import sys
 import threading
 from typing import Any
 
-from refarch.commands import positive_int
+from refarch.cli.args import positive_int
 from refarch.settings import Settings
 
 #: The example query ``refarch demo`` answers.
@@ -31,7 +31,7 @@ def _up_argv(args: argparse.Namespace) -> list[str]:
 
 
 def _print_ready(stack: Any) -> None:
-    from refarch.status import collect_status
+    from refarch.local.status import collect_status
 
     report = collect_status(stack.settings)
     print(f"refarch up: ready: {report['products']} products, {report['index_vectors']} vectors", flush=True)
@@ -44,7 +44,7 @@ def _print_ready(stack: Any) -> None:
 
 
 def _up(args: argparse.Namespace, settings: Settings) -> int:
-    from refarch.stack import LocalStack, StackError, install_stop_signals, running_supervisor, start_detached
+    from refarch.local.stack import LocalStack, StackError, install_stop_signals, running_supervisor, start_detached
 
     if args.detach:
         state = start_detached(settings, _up_argv(args), progress=not args.no_progress)
@@ -64,7 +64,7 @@ def _up(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _down(args: argparse.Namespace, settings: Settings) -> int:
-    from refarch.stack import stop_stack
+    from refarch.local.stack import stop_stack
 
     was_running = stop_stack(settings)
     print("refarch down: stopped" if was_running else "refarch down: nothing was running (cleaned up)")
@@ -72,7 +72,7 @@ def _down(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _status(args: argparse.Namespace, settings: Settings) -> int:
-    from refarch.status import collect_status, format_status
+    from refarch.local.status import collect_status, format_status
 
     report = collect_status(settings)
     if args.json:
@@ -85,7 +85,7 @@ def _status(args: argparse.Namespace, settings: Settings) -> int:
 def _demo_ready(stack: Any) -> None:
     from refarch.db.connect import connect
     from refarch.search import search
-    from refarch.wiring import make_embedder, make_index
+    from refarch.bootstrap import make_embedder, make_index
 
     _print_ready(stack)
     index = make_index(stack.settings)

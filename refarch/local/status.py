@@ -14,7 +14,7 @@ from typing import Any
 import psycopg
 
 from refarch.settings import Settings
-from refarch.supervisor import pid_alive, read_state
+from refarch.local.supervisor import pid_alive, read_state
 
 
 def _database_url(settings: Settings) -> tuple[str, bool]:
@@ -30,11 +30,11 @@ def _database_url(settings: Settings) -> tuple[str, bool]:
 
 def collect_status(settings: Settings) -> dict[str, Any]:
     """Every figure of the status panel; unreachable parts give ``None`` and an ``errors`` entry."""
-    from refarch import outbox
-    from refarch.reconcile import last_report
-    from refarch.stack import StackPaths
-    from refarch.sync import freshness_lag
-    from refarch.wiring import index_host, make_index, make_queue
+    from refarch.pipeline import outbox
+    from refarch.pipeline.reconcile import last_report
+    from refarch.local.stack import StackPaths
+    from refarch.pipeline.progress import freshness_lag
+    from refarch.bootstrap import index_host, make_index, make_queue
 
     report: dict[str, Any] = {"errors": {}}
     url, db_up = _database_url(settings)
@@ -62,7 +62,7 @@ def collect_status(settings: Settings) -> dict[str, Any]:
         })
     report["processes"] = processes
     if any(p["name"] == "app" for p in processes):
-        from refarch.app_runner import app_url
+        from refarch.webapp.runner import app_url
 
         report["app_url"] = app_url(settings)
 

@@ -1,6 +1,6 @@
 """The ``refarch`` command line.
 
-Each sub-command lives in a module under :mod:`refarch.commands` that exposes
+Each sub-command lives in a module under :mod:`refarch.cli.args` that exposes
 ``register(subparsers)``; this module only assembles them, reads the settings once and turns
 refarch's own errors into a one-line message and exit code 2 (no traceback).
 """
@@ -19,14 +19,14 @@ from refarch.settings import Settings
 
 #: Modules that contribute sub-commands, in the order they appear in ``--help``.
 COMMAND_MODULES: tuple[str, ...] = (
-    "refarch.commands.db",
-    "refarch.commands.load",
-    "refarch.commands.stack",
-    "refarch.commands.pipeline",
-    "refarch.commands.search",
-    "refarch.commands.index",
-    "refarch.commands.app",
-    "refarch.commands.deploy",
+    "refarch.cli.cmd_db",
+    "refarch.cli.cmd_load",
+    "refarch.cli.cmd_stack",
+    "refarch.cli.cmd_pipeline",
+    "refarch.cli.cmd_search",
+    "refarch.cli.cmd_index",
+    "refarch.cli.cmd_app",
+    "refarch.cli.cmd_deploy",
 )
 
 

@@ -11,7 +11,7 @@ from refarch.db.load import load_products
 from refarch.db.migrations import migrate
 from refarch.errors import InputError
 from refarch.settings import Settings
-from refarch.commands import positive_int as _positive
+from refarch.cli.args import positive_int as _positive
 
 #: Exit code when the load finished but some rows were rejected.
 SOME_REJECTED = 1

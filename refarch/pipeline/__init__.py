@@ -1,0 +1,1 @@
+"""The sync pipeline: change capture (outbox), relay, indexer, backfill, reconcile, progress."""

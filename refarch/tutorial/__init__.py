@@ -1,0 +1,1 @@
+"""Notebook plumbing: recording a notebook's results for the tests."""

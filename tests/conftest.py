@@ -23,9 +23,7 @@ PostgreSQL (a real server, never a mock):
 from __future__ import annotations
 
 import shutil
-import socket
 import subprocess
-import tempfile
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -35,32 +33,11 @@ import psycopg
 import pytest
 
 from refarch.db.migrations import migrate
-from refarch.db.privileges import blocking_directory, choose_server_user
 from refarch.db.server import LocalPostgres
+from tests.support.dirs import scratch_dir
+from tests.support.ports import free_port
 
 TEMPLATE_DATABASE = "refarch_test_template"
-
-
-def free_port() -> int:
-    """A TCP port nothing listens on right now (on 127.0.0.1)."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def scratch_dir(prefix: str) -> Path:
-    """A new empty directory (mode 755) that the PostgreSQL server user can enter.
-
-    pytest's own ``tmp_path`` lives under a mode-700 directory, which a server running as
-    another user cannot reach, so server directories are made under the system temp dir.
-    """
-    user = choose_server_user(None)
-    for base in (tempfile.gettempdir(), "/tmp", "/var/tmp"):
-        if Path(base).is_dir() and blocking_directory(Path(base) / "x", user) is None:
-            path = Path(tempfile.mkdtemp(prefix=prefix, dir=base))
-            path.chmod(0o755)
-            return path
-    raise RuntimeError(f"no temporary directory that user {user.name} can enter")
 
 
 def _cleanup(server: LocalPostgres, path: Path) -> None:

@@ -22,7 +22,8 @@ import pytest
 
 from refarch.webapp.services import AppServices, build_app_services
 from refarch.settings import Settings
-from tests.conftest import free_port, scratch_dir
+from tests.support.dirs import scratch_dir
+from tests.support.ports import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 #: Products in the test catalog: enough for filters and paging, quick to embed.

@@ -21,7 +21,7 @@ from refarch.webapp.services import SERVICES_KEY, AppServices
 from refarch.queue.port import OutgoingMessage
 from refarch.bootstrap import make_queue
 from tests.app.conftest import CATALOG_SIZE, ROOT, Stack
-from tests.conftest import free_port
+from tests.support.ports import free_port
 
 APP = ROOT / "app" / "streamlit_app.py"
 #: Seconds one script run may take (a search embeds the query on a busy machine).

@@ -13,7 +13,8 @@ import pytest
 from refarch.cli import main
 from refarch.db.server import LocalPostgres
 from refarch.settings import Settings
-from tests.conftest import free_port, scratch_dir
+from tests.support.dirs import scratch_dir
+from tests.support.ports import free_port
 
 pytestmark = pytest.mark.slow
 

@@ -24,7 +24,8 @@ from refarch.db.processes import is_alive
 from refarch.db.server import LocalPostgres
 from refarch.errors import PostgresRuntimeError
 from refarch.settings import Settings
-from tests.conftest import free_port, scratch_dir
+from tests.support.dirs import scratch_dir
+from tests.support.ports import free_port
 
 pytestmark = pytest.mark.slow
 

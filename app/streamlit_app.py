@@ -20,11 +20,11 @@ from typing import Any, TypeVar
 import pandas as pd
 import streamlit as st
 
-from refarch.webapp.services import SERVICES_KEY, AppServices, ResultRow, build_app_services
-from refarch.errors import FieldValidationError, RefarchError
 from refarch.db.products import IndexingState
-from refarch.webapp.url_state import DEFAULT_TOP_K, TOP_K_CHOICES, SearchParams
+from refarch.errors import FieldValidationError, RefarchError
 from refarch.settings import Settings
+from refarch.webapp.services import SERVICES_KEY, AppServices, ResultRow, build_app_services
+from refarch.webapp.url_state import DEFAULT_TOP_K, TOP_K_CHOICES, SearchParams
 
 log = logging.getLogger("refarch.app")
 T = TypeVar("T")

@@ -41,10 +41,10 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from refarch.catalog import generate_products  # noqa: E402
-from refarch.domain.product import Product  # noqa: E402
 from refarch.db.load import load_products  # noqa: E402
 from refarch.db.migrations import available_migrations, migrate  # noqa: E402
 from refarch.db.server import LocalPostgres  # noqa: E402
+from refarch.domain.product import Product  # noqa: E402
 
 CHUNK = 100_000
 

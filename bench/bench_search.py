@@ -36,9 +36,16 @@ import numpy as np
 from refarch.catalog import generate_products, labelled_queries
 from refarch.db.load import load_products
 from refarch.embeddings import get_embedder, product_text
-from refarch.pipeline.indexer import ProductRow, content_hash, embedding_input, read_rows, vector_id, vector_metadata
-from refarch.logs import format_event
 from refarch.local.sandbox import start_sandbox
+from refarch.logs import format_event
+from refarch.pipeline.indexer import (
+    ProductRow,
+    content_hash,
+    embedding_input,
+    read_rows,
+    vector_id,
+    vector_metadata,
+)
 from refarch.search import search
 
 

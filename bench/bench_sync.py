@@ -29,15 +29,15 @@ import statistics
 import sys
 import time
 
-from refarch.pipeline.backfill import backfill
 from refarch.catalog import generate_products
 from refarch.db.load import load_products
 from refarch.embeddings import get_embedder, product_text
-from refarch.pipeline.indexer import embedding_input
-from refarch.logs import format_event
 from refarch.local.sandbox import start_sandbox
 from refarch.local.stack import indexer_processes
 from refarch.local.supervisor import ProcessSpec, Supervisor
+from refarch.logs import format_event
+from refarch.pipeline.backfill import backfill
+from refarch.pipeline.indexer import embedding_input
 
 
 def _raw_throughput(embedder, texts: list[str], batch_size: int) -> float:

@@ -19,10 +19,10 @@ from pathlib import Path
 # a package and `refarch` resolves even without an installed copy.
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-import pulumi  # noqa: E402
+import pulumi
 
-from infra.config import NAMESPACE, StackConfig  # noqa: E402
-from infra.program import build_stack  # noqa: E402
+from infra.config import NAMESPACE, StackConfig
+from infra.program import build_stack
 
 refarch_config = pulumi.Config(NAMESPACE)
 config = StackConfig.from_values(

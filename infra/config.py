@@ -163,7 +163,7 @@ class StackConfig:
     # --- building -----------------------------------------------------------------------
 
     @classmethod
-    def from_values(cls, get: Callable[[str], str | None], **fixed: Any) -> "StackConfig":
+    def from_values(cls, get: Callable[[str], str | None], **fixed: Any) -> StackConfig:
         """Build a config from string values looked up by camelCase key (``get("azCount")``).
 
         ``fixed`` sets fields directly (e.g. ``stack=pulumi.get_stack()``); missing keys keep

@@ -20,7 +20,7 @@ from infra.network import Network, NetworkArgs
 from infra.observability import Observability, ObservabilityArgs
 from infra.queue import ChangeQueue, QueueArgs
 from infra.security import SecurityArgs, SecurityGroups
-from infra.services import ServiceSizing, Services, ServicesArgs
+from infra.services import Services, ServicesArgs, ServiceSizing
 from infra.vector_index import VectorIndex, VectorIndexArgs
 from refarch.cli.container import APP_PORT
 

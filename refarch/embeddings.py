@@ -106,7 +106,7 @@ class Embedder:
 
     def __init__(
         self,
-        model: "SentenceTransformer",
+        model: SentenceTransformer,
         name: str,
         *,
         batch_size: int = DEFAULT_BATCH_SIZE,
@@ -133,7 +133,7 @@ class Embedder:
             f"max_seq_length={self.max_seq_length}, batch_size={self.batch_size})"
         )
 
-    def with_batch_size(self, batch_size: int) -> "Embedder":
+    def with_batch_size(self, batch_size: int) -> Embedder:
         """An embedder sharing this one's model (and lock) with another default batch size."""
         if batch_size == self.batch_size:
             return self
@@ -280,7 +280,7 @@ def load_embedder(name: str, *, batch_size: int = DEFAULT_BATCH_SIZE) -> Embedde
 
     try:
         model = SentenceTransformer(source, local_files_only=True)
-    except Exception as exc:  # noqa: BLE001 - any failure to load means the same to the user
+    except Exception as exc:
         looks_like_path = os.sep in name or name.startswith((".", "~"))
         where = (
             "no such directory" if looks_like_path and not Path(name).expanduser().exists()

@@ -150,7 +150,7 @@ class Settings:
     extras: Mapping[str, Any] = field(default_factory=dict)
 
     @classmethod
-    def from_env(cls, env: Mapping[str, str] | None = None) -> "Settings":
+    def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
         """Read settings from ``env`` (default: ``os.environ``), applying local defaults.
 
         Raises :class:`~refarch.errors.ConfigError` naming the variable that is invalid.
@@ -199,6 +199,6 @@ class Settings:
             deploy_image_uri=_opt(env, "REFARCH_IMAGE_URI"),
         )
 
-    def with_(self, **changes: Any) -> "Settings":
+    def with_(self, **changes: Any) -> Settings:
         """Return a copy with some fields changed (settings themselves are frozen)."""
         return replace(self, **changes)

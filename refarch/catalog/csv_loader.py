@@ -36,12 +36,11 @@ import csv
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import BinaryIO
 
 from refarch.domain.product import Product
-from refarch.errors import CatalogFormatError, FieldValidationError
 from refarch.domain.validation import (
     validate_category,
     validate_description,
@@ -49,6 +48,7 @@ from refarch.domain.validation import (
     validate_price,
     validate_sku,
 )
+from refarch.errors import CatalogFormatError, FieldValidationError
 
 #: Columns every catalog file must have.
 REQUIRED_COLUMNS: tuple[str, ...] = ("name", "sku", "description", "price", "last_updated")
@@ -369,4 +369,4 @@ def _parse_timestamp(text: str, sku: str | None) -> datetime | None:
             "2023-09-20 22:51:32 or 2023-09-20T22:51:32Z",
             sku,
         ) from None
-    return parsed if parsed.tzinfo is not None else parsed.replace(tzinfo=timezone.utc)
+    return parsed if parsed.tzinfo is not None else parsed.replace(tzinfo=UTC)

@@ -16,7 +16,7 @@ PRODUCT_COLUMNS: tuple[str, ...] = (
 )
 
 
-def products_to_frame(products: Iterable[Product]) -> "pd.DataFrame":
+def products_to_frame(products: Iterable[Product]) -> pd.DataFrame:
     """One row per product: the Product fields, then one column per attribute key.
 
     ``price`` becomes a float (for display and arithmetic), ``last_updated`` a UTC datetime

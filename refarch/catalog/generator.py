@@ -15,7 +15,7 @@ from __future__ import annotations
 import math
 import random
 from collections.abc import Iterator
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 from refarch.catalog.categories import (
@@ -30,7 +30,7 @@ from refarch.domain.product import Product
 
 #: ``last_updated`` timestamps fall in the year after this instant (UTC); fixed, so that
 #: output does not depend on when it is generated.
-EPOCH = datetime(2024, 1, 1, tzinfo=timezone.utc)
+EPOCH = datetime(2024, 1, 1, tzinfo=UTC)
 _SPAN_SECONDS = 366 * 24 * 3600
 
 _SKU_ALPHABET = "0123456789ABCDEFGHJKLMNPQRSTUVWXYZ"  # no I or O: they read as 1 and 0

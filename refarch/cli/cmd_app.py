@@ -5,8 +5,8 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from refarch.webapp.runner import app_url, exec_app
 from refarch.settings import Settings
+from refarch.webapp.runner import app_url, exec_app
 
 
 def _run(args: argparse.Namespace, settings: Settings) -> int:

@@ -6,12 +6,12 @@ import argparse
 import sys
 
 from refarch.catalog import generate_products, read_catalog_csv
+from refarch.cli.args import positive_int as _positive
 from refarch.db.connect import connect, ensure_database, redact_url
 from refarch.db.load import load_products
 from refarch.db.migrations import migrate
 from refarch.errors import InputError
 from refarch.settings import Settings
-from refarch.cli.args import positive_int as _positive
 
 #: Exit code when the load finished but some rows were rejected.
 SOME_REJECTED = 1

@@ -9,9 +9,9 @@ import logging
 import threading
 from typing import Any
 
+from refarch.cli.args import positive_int as _positive
 from refarch.logs import event
 from refarch.settings import Settings
-from refarch.cli.args import positive_int as _positive
 
 log = logging.getLogger("refarch.cli.args")
 
@@ -38,8 +38,8 @@ def _stop_on_signals() -> threading.Event:
 
 
 def _relay(args: argparse.Namespace, settings: Settings) -> int:
-    from refarch.pipeline import relay
     from refarch.bootstrap import connector, make_queue, role_url
+    from refarch.pipeline import relay
 
     url = role_url(settings, "relay")
     queue = make_queue(settings, url)
@@ -67,8 +67,8 @@ def _indexer(args: argparse.Namespace, settings: Settings) -> int:
         import torch
 
         torch.set_num_threads(args.torch_threads)
-    from refarch.pipeline import indexer
     from refarch.bootstrap import connector, make_embedder, make_index, make_queue, product_text, role_url
+    from refarch.pipeline import indexer
 
     url = role_url(settings, "indexer")
     queue = make_queue(settings, url)
@@ -114,9 +114,9 @@ def _indexer_pool(settings: Settings, workers: int) -> int:
 
 
 def _backfill(args: argparse.Namespace, settings: Settings) -> int:
-    from refarch.pipeline.backfill import backfill
-    from refarch.db.connect import connect
     from refarch.bootstrap import make_queue, role_url
+    from refarch.db.connect import connect
+    from refarch.pipeline.backfill import backfill
 
     url = role_url(settings, "relay")
     queue = make_queue(settings, url)
@@ -134,9 +134,9 @@ def _backfill(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _reconcile_once(settings: Settings, url: str, repair: bool) -> Any:
+    from refarch.bootstrap import make_index, make_queue, product_text
     from refarch.db.connect import connect
     from refarch.pipeline.reconcile import reconcile
-    from refarch.bootstrap import make_index, make_queue, product_text
 
     index = make_index(settings)
     queue = make_queue(settings, url) if repair else None
@@ -181,8 +181,8 @@ def _reconcile(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _sync_wait(args: argparse.Namespace, settings: Settings) -> int:
-    from refarch.pipeline.progress import wait_for_sync
     from refarch.bootstrap import database_url
+    from refarch.pipeline.progress import wait_for_sync
 
     state = wait_for_sync(settings, database_url(settings), timeout=args.timeout,
                           progress=not args.no_progress)

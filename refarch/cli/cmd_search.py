@@ -48,12 +48,10 @@ def search_filter(args: argparse.Namespace) -> dict[str, Any] | None:
 
 
 def _search(args: argparse.Namespace, settings: Settings) -> int:
+    from refarch.bootstrap import make_embedder, make_index, role_url
     from refarch.cli.cmd_stack import format_hits
     from refarch.db.connect import connect
-    from refarch.search import search
-    from refarch.bootstrap import make_embedder, make_index, role_url
-
-    from refarch.search import validate_filter
+    from refarch.search import search, validate_filter
 
     flt = search_filter(args)
     validate_filter(flt)  # a bad filter is reported before anything is started or loaded

@@ -44,7 +44,13 @@ def _print_ready(stack: Any) -> None:
 
 
 def _up(args: argparse.Namespace, settings: Settings) -> int:
-    from refarch.local.stack import LocalStack, StackError, install_stop_signals, running_supervisor, start_detached
+    from refarch.local.stack import (
+        LocalStack,
+        StackError,
+        install_stop_signals,
+        running_supervisor,
+        start_detached,
+    )
 
     if args.detach:
         state = start_detached(settings, _up_argv(args), progress=not args.no_progress)
@@ -83,9 +89,9 @@ def _status(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _demo_ready(stack: Any) -> None:
+    from refarch.bootstrap import make_embedder, make_index
     from refarch.db.connect import connect
     from refarch.search import search
-    from refarch.bootstrap import make_embedder, make_index
 
     _print_ready(stack)
     index = make_index(stack.settings)

@@ -8,13 +8,13 @@ why; :func:`copy_line` writes COPY's text format, escaping what it must.
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
 from refarch.domain.product import Product
-from refarch.errors import InputError
 from refarch.domain.validation import MAX_PRICE
+from refarch.errors import InputError
 
 # Prices from here on round (half away from zero, as PostgreSQL does) beyond MAX_PRICE.
 _PRICE_LIMIT = Decimal("9999999999.995")
@@ -60,7 +60,7 @@ def product_row(product: Product) -> tuple[Any, ...]:
         if not isinstance(last_updated, datetime):
             raise InputError(f"last_updated {last_updated!r} is not a datetime")
         if last_updated.tzinfo is None:
-            last_updated = last_updated.replace(tzinfo=timezone.utc)
+            last_updated = last_updated.replace(tzinfo=UTC)
     return (product.sku, product.name, category, product.description, price, last_updated)
 
 

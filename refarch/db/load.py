@@ -38,9 +38,9 @@ from typing import Any
 import psycopg
 from tqdm import tqdm
 
-from refarch.domain.product import Product
-from refarch.db.merge import BatchMerger
 from refarch.db.copy_rows import copy_line, product_row
+from refarch.db.merge import BatchMerger
+from refarch.domain.product import Product
 from refarch.errors import DatabaseError, InputError
 from refarch.logs import event
 

@@ -36,7 +36,7 @@ class ServerUser:
         return os.getgrouplist(self.name, self.gid)
 
     @classmethod
-    def from_uid(cls, uid: int) -> "ServerUser":
+    def from_uid(cls, uid: int) -> ServerUser:
         """The user with this uid (a nameless uid gets its number as name)."""
         try:
             entry = pwd.getpwuid(uid)
@@ -45,7 +45,7 @@ class ServerUser:
         return cls(entry.pw_name, entry.pw_uid, entry.pw_gid)
 
     @classmethod
-    def current(cls) -> "ServerUser":
+    def current(cls) -> ServerUser:
         """The user this process runs as."""
         user = cls.from_uid(os.geteuid())
         return cls(user.name, os.geteuid(), os.getegid())

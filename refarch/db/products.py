@@ -21,19 +21,19 @@ import psycopg
 from psycopg import errors as pg_errors
 from psycopg.rows import dict_row
 
-from refarch.errors import (
-    DatabaseError,
-    EditConflictError,
-    FieldValidationError,
-    ProductNotFoundError,
-    RefarchError,
-)
 from refarch.domain.validation import (
     validate_category,
     validate_description,
     validate_name,
     validate_price,
     validate_sku,
+)
+from refarch.errors import (
+    DatabaseError,
+    EditConflictError,
+    FieldValidationError,
+    ProductNotFoundError,
+    RefarchError,
 )
 
 _COLUMNS = "id, sku, name, description, category, price, version, search_version, updated_at"

@@ -35,7 +35,6 @@ from urllib.parse import quote
 import psycopg
 
 from refarch.db.binaries import PgBinaries, find_pg_binaries
-from refarch.db.processes import cmdline, is_alive, pid_file_fields, read_pid
 from refarch.db.privileges import (
     ServerUser,
     blocking_directory,
@@ -43,6 +42,7 @@ from refarch.db.privileges import (
     is_root,
     run_as_prefix,
 )
+from refarch.db.processes import cmdline, is_alive, pid_file_fields, read_pid
 from refarch.errors import PostgresRuntimeError
 from refarch.logs import event
 from refarch.settings import Settings
@@ -174,7 +174,7 @@ class LocalPostgres:
         self._binaries: PgBinaries | None = None
 
     @classmethod
-    def from_settings(cls, settings: Settings) -> "LocalPostgres":
+    def from_settings(cls, settings: Settings) -> LocalPostgres:
         """The local server described by ``settings`` (see :func:`default_runtime_root`)."""
         root, link = default_runtime_root(settings)
         return cls(

@@ -21,7 +21,7 @@ def _label(text: str) -> str:
     return '"' + text.replace('"', "'") + '"'
 
 
-def mermaid(plan: "Plan") -> str:
+def mermaid(plan: Plan) -> str:
     """Render ``plan`` as a Mermaid ``flowchart LR``."""
     nodes: dict[str, str] = {}
     edges: list[str] = []

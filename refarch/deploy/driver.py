@@ -110,7 +110,7 @@ def _aws_credentials(session_factory: Callable[[], Any]) -> bool:
         return False
 
 
-def find_pulumi_command() -> "auto.PulumiCommand":
+def find_pulumi_command() -> auto.PulumiCommand:
     """The Pulumi CLI on PATH, version-checked; DeployError saying how to install it."""
     from pulumi import automation as auto
     from pulumi.automation.errors import InvalidVersionError
@@ -151,7 +151,7 @@ class Deployer:
         *,
         overrides: Mapping[str, str] | None = None,
         stack: str | None = None,
-        pulumi_command: "auto.PulumiCommand | None" = None,
+        pulumi_command: auto.PulumiCommand | None = None,
         session_factory: Callable[[], Any] | None = None,
         work_dir: Path | None = None,
         write: Callable[[str], None] | None = None,
@@ -167,8 +167,8 @@ class Deployer:
         self._session_factory = session_factory
         self._write = write
         self._progress_bar = progress_bar
-        self._stack: "auto.Stack | None" = None
-        self._config: "StackConfig | None" = None
+        self._stack: auto.Stack | None = None
+        self._config: StackConfig | None = None
         self._api_key: str | None = None
         self._saved_config: dict[str, Any] = {}
         self._plugins_installed = False
@@ -226,7 +226,7 @@ class Deployer:
 
     # -- the stack --------------------------------------------------------------------------
 
-    def _pulumi(self) -> "auto.PulumiCommand":
+    def _pulumi(self) -> auto.PulumiCommand:
         if self._command is None:
             self._command = find_pulumi_command()
         version = getattr(self._command, "version", None)
@@ -247,7 +247,7 @@ class Deployer:
             raise DeployError(f"PINECONE_API_KEY is not set: {FIX_PINECONE}")
         load_infra("program").build_stack(self._config, pulumi.Output.secret(self._api_key))
 
-    def open_stack(self) -> "auto.Stack":
+    def open_stack(self) -> auto.Stack:
         """Create or select the stack and write its configuration (idempotent)."""
         if self._stack is not None:
             return self._stack
@@ -284,7 +284,7 @@ class Deployer:
         self._stack = stack
         return stack
 
-    def _diagnose(self, command: "auto.PulumiCommand", exc: Exception, doing: str) -> DeployError:
+    def _diagnose(self, command: auto.PulumiCommand, exc: Exception, doing: str) -> DeployError:
         """Explain a failure to open the stack: not logged in, or the CLI's own error."""
         from pulumi import automation as auto
         from pulumi.automation.errors import CommandError
@@ -295,7 +295,7 @@ class Deployer:
             return DeployError(f"Pulumi is not logged in to a state backend: {FIX_LOGIN}")
         return _cli_error(exc, doing)
 
-    def _write_config(self, stack: "auto.Stack", saved: Mapping[str, str]) -> None:
+    def _write_config(self, stack: auto.Stack, saved: Mapping[str, str]) -> None:
         from pulumi import automation as auto
         from pulumi.automation.errors import CommandError
 
@@ -314,7 +314,7 @@ class Deployer:
             raise _cli_error(exc, "write the stack's configuration") from None
 
     @property
-    def config(self) -> "StackConfig":
+    def config(self) -> StackConfig:
         """The stack's configuration (opens the stack)."""
         self.open_stack()
         assert self._config is not None

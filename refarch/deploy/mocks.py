@@ -199,14 +199,14 @@ class RecordingMonitor(MockMonitor):
         self.component_outputs: dict[str, dict[str, Any]] = {}
         self._lock = threading.Lock()
 
-    def RegisterResource(self, request: Any) -> Any:  # noqa: N802 (gRPC method name)
+    def RegisterResource(self, request: Any) -> Any:
         response = super().RegisterResource(request)
         if request.type != "pulumi:pulumi:Stack":
             with self._lock:
                 self.registrations[(request.type, request.name)] = (response.urn, request.parent)
         return response
 
-    def RegisterResourceOutputs(self, request: Any) -> Any:  # noqa: N802 (gRPC method name)
+    def RegisterResourceOutputs(self, request: Any) -> Any:
         from pulumi.runtime import rpc
         from pulumi.runtime.sync_await import _ensure_event_loop
 

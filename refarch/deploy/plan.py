@@ -104,7 +104,7 @@ class PlannedResource:
 class Plan:
     """Everything one offline run of the program declared."""
 
-    config: "StackConfig"
+    config: StackConfig
     resources: tuple[PlannedResource, ...]
     outputs: dict[str, Any] = field(default_factory=dict)
     #: What each component registered with ``register_outputs``, by URN.
@@ -197,7 +197,7 @@ def _short(value: Any) -> str:
     return text if len(text) <= 48 else text[:45] + "..."
 
 
-def build_plan(config: "StackConfig | None" = None, pinecone_api_key: str = OFFLINE_API_KEY) -> Plan:
+def build_plan(config: StackConfig | None = None, pinecone_api_key: str = OFFLINE_API_KEY) -> Plan:
     """Run the program offline under Pulumi mocks and return what it declared.
 
     ``config`` defaults to the default :class:`~infra.config.StackConfig`.

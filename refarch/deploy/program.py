@@ -46,7 +46,7 @@ def stack_config(
     stack: str | None = None,
     values: Mapping[str, str] | None = None,
     overrides: Mapping[str, str] | None = None,
-) -> "StackConfig":
+) -> StackConfig:
     """Build the program's StackConfig from refarch settings.
 
     Precedence, lowest first: StackConfig defaults, ``values`` (the stack's saved

@@ -15,12 +15,12 @@ import json
 import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import cache
 from typing import TYPE_CHECKING, Any
 
+from refarch.cli.container import APP_HEALTH_PATH, APP_PORT
 from refarch.deploy import topology as t
 from refarch.deploy.mocks import is_secret, unwrap
-from refarch.cli.container import APP_HEALTH_PATH, APP_PORT
 from refarch.model_spec import DIMENSION, METRIC
 
 if TYPE_CHECKING:
@@ -37,7 +37,7 @@ class Rule:
 
     name: str
     description: str
-    check: Callable[["Plan"], list[str]]
+    check: Callable[[Plan], list[str]]
 
 
 @dataclass(frozen=True)
@@ -54,17 +54,17 @@ class Violation:
 RULES: list[Rule] = []
 
 
-def rule(name: str, description: str) -> Callable[[Callable[["Plan"], list[str]]], Callable]:
+def rule(name: str, description: str) -> Callable[[Callable[[Plan], list[str]]], Callable]:
     """Register a rule function under ``name``."""
 
-    def register(fn: Callable[["Plan"], list[str]]) -> Callable[["Plan"], list[str]]:
+    def register(fn: Callable[[Plan], list[str]]) -> Callable[[Plan], list[str]]:
         RULES.append(Rule(name, description, fn))
         return fn
 
     return register
 
 
-def check(plan: "Plan", names: list[str] | None = None) -> list[Violation]:
+def check(plan: Plan, names: list[str] | None = None) -> list[Violation]:
     """Run every rule (or the ``names`` given) and return all violations."""
     selected = [r for r in RULES if names is None or r.name in names]
     unknown = set(names or []) - {r.name for r in RULES}
@@ -80,7 +80,7 @@ def _num(value: Any) -> float | None:
     return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else None
 
 
-def _https(plan: "Plan") -> bool:
+def _https(plan: Plan) -> bool:
     return any(listener.plain.get("protocol") == "HTTPS" for listener in plan.of_type(t.LISTENER))
 
 
@@ -95,7 +95,7 @@ def _service_needs_database(view: t.ServiceView) -> bool:
 @rule("public-ingress-only-to-alb",
       "Only the load balancer is reachable from outside the VPC, only on 80 (and 443 with "
       "HTTPS), only from the configured CIDRs.")
-def _public_ingress(plan: "Plan") -> list[str]:
+def _public_ingress(plan: Plan) -> list[str]:
     roles = t.security_group_roles(plan)
     allowed_ports = {80, 443} if _https(plan) else {80}
     allowed_cidrs = set(plan.config.alb_ingress_cidrs)
@@ -129,7 +129,7 @@ def _public_ingress(plan: "Plan") -> list[str]:
 
 @rule("app-ingress-only-from-alb",
       "The app's tasks take traffic only from the load balancer, only on the app port.")
-def _app_ingress(plan: "Plan") -> list[str]:
+def _app_ingress(plan: Plan) -> list[str]:
     roles = t.security_group_roles(plan)
     problems = []
     found = 0
@@ -151,7 +151,7 @@ def _app_ingress(plan: "Plan") -> list[str]:
 
 
 @rule("workers-take-no-ingress", "The relay and the indexer accept no inbound traffic.")
-def _workers(plan: "Plan") -> list[str]:
+def _workers(plan: Plan) -> list[str]:
     roles = t.security_group_roles(plan)
     problems = [f"{r.name}: {roles[r.plain['securityGroupId']]} accepts inbound traffic"
                 for r in t.ingress_rules(plan)
@@ -165,7 +165,7 @@ def _workers(plan: "Plan") -> list[str]:
 @rule("database-ingress-only-from-its-clients",
       "Postgres takes 5432 only from the services that use it (app, relay, and the indexer "
       "unless indexerReadsDatabase is off), never from a CIDR.")
-def _database_ingress(plan: "Plan") -> list[str]:
+def _database_ingress(plan: Plan) -> list[str]:
     roles = t.security_group_roles(plan)
     allowed = {"app", "relay"} | ({"indexer"} if plan.config.indexer_reads_database else set())
     problems = []
@@ -196,7 +196,7 @@ def _database_ingress(plan: "Plan") -> list[str]:
 @rule("security-groups-accounted-for",
       "Every security group belongs to a known role and declares no inline rules, so every "
       "rule is a separate resource the checks above see.")
-def _groups_known(plan: "Plan") -> list[str]:
+def _groups_known(plan: Plan) -> list[str]:
     roles = t.security_group_roles(plan)
     problems = [] if plan.of_type(t.SG) else ["no security groups"]
     for sg in plan.of_type(t.SG):
@@ -213,7 +213,7 @@ def _groups_known(plan: "Plan") -> list[str]:
 @rule("services-in-private-subnets",
       "ECS tasks run in private subnets without public IPs; the ALB is internet-facing in public "
       "subnets.")
-def _private_services(plan: "Plan") -> list[str]:
+def _private_services(plan: Plan) -> list[str]:
     tiers = t.subnet_tiers(plan)
     problems = []
     views = t.services(plan)
@@ -244,7 +244,7 @@ def _private_services(plan: "Plan") -> list[str]:
 
 @rule("database-private", "RDS is not publicly accessible and lives only in private subnets "
       "across at least two AZs.")
-def _database_private(plan: "Plan") -> list[str]:
+def _database_private(plan: Plan) -> list[str]:
     instances = plan.of_type(t.RDS)
     if not instances:
         return ["no RDS instance"]
@@ -267,7 +267,7 @@ def _database_private(plan: "Plan") -> list[str]:
 @rule("database-encrypted-and-backed-up",
       "RDS storage is encrypted, automated backups are kept, deletion protection follows "
       "protectData.")
-def _database_durable(plan: "Plan") -> list[str]:
+def _database_durable(plan: Plan) -> list[str]:
     instances = plan.of_type(t.RDS)
     if not instances:
         return ["no RDS instance"]
@@ -289,7 +289,7 @@ def _database_durable(plan: "Plan") -> list[str]:
 
 @rule("database-password-is-secret",
       "The generated master password reaches RDS and Secrets Manager only as a secret.")
-def _database_password(plan: "Plan") -> list[str]:
+def _database_password(plan: Plan) -> list[str]:
     problems = []
     for db in plan.of_type(t.RDS):
         if not is_secret(db.inputs.get("password")):
@@ -308,7 +308,7 @@ def _database_password(plan: "Plan") -> list[str]:
 
 
 @rule("queues-encrypted", "Every SQS queue is encrypted at rest.")
-def _queues_encrypted(plan: "Plan") -> list[str]:
+def _queues_encrypted(plan: Plan) -> list[str]:
     queues = plan.of_type(t.QUEUE)
     if not queues:
         return ["no SQS queue"]
@@ -319,7 +319,7 @@ def _queues_encrypted(plan: "Plan") -> list[str]:
 @rule("dead-letter-queue-with-redrive",
       "The change queue is FIFO and moves a message to a FIFO DLQ after queueMaxReceiveCount "
       "receives; the DLQ allows redrive back to that queue only.")
-def _dlq(plan: "Plan") -> list[str]:
+def _dlq(plan: Plan) -> list[str]:
     queue, dlq = t.queues(plan)
     if queue is None:
         return ["no SQS queue"]
@@ -352,7 +352,7 @@ def _dlq(plan: "Plan") -> list[str]:
 
 
 @rule("dead-letter-alarm", "An alarm on the DLQ's depth notifies the stack's SNS topic.")
-def _dlq_alarm(plan: "Plan") -> list[str]:
+def _dlq_alarm(plan: Plan) -> list[str]:
     _, dlq = t.queues(plan)
     if dlq is None:
         return ["no dead-letter queue"]
@@ -375,7 +375,7 @@ def _dlq_alarm(plan: "Plan") -> list[str]:
 @rule("secrets-injected-not-plaintext",
       "DATABASE_URL and PINECONE_API_KEY reach containers only as ECS secrets from the stack's "
       "Secrets Manager secrets; no secret-looking variable is plaintext environment.")
-def _secrets_injected(plan: "Plan") -> list[str]:
+def _secrets_injected(plan: Plan) -> list[str]:
     secret_arns = {s.outputs.get("arn") for s in plan.of_type(t.SECRET)}
     problems = []
     views = t.services(plan)
@@ -442,7 +442,7 @@ def _contains_secret(value: Any) -> bool:
       "Secret values (password, API key, DATABASE_URL) are stored only in secret storage "
       "(Secrets Manager, the RDS password, the providers) and appear in plaintext nowhere: no "
       "resource input, task definition or stack output.")
-def _no_leaks(plan: "Plan") -> list[str]:
+def _no_leaks(plan: Plan) -> list[str]:
     secrets = {text for r in plan for text, secret in _walk_strings(r.inputs)
                if secret and len(text) >= 8}
     if not secrets:
@@ -466,7 +466,7 @@ def _no_leaks(plan: "Plan") -> list[str]:
 @rule("least-privilege-iam",
       "Inline IAM policies name their actions and resources: no wildcards; the execution role "
       "reads only the stack's secrets.")
-def _iam(plan: "Plan") -> list[str]:
+def _iam(plan: Plan) -> list[str]:
     policies = plan.of_type(t.ROLE_POLICY)
     problems = [] if policies else ["no inline IAM policies: the tasks could not use the queue"]
     secret_arns = {s.outputs.get("arn") for s in plan.of_type(t.SECRET)}
@@ -490,7 +490,7 @@ def _iam(plan: "Plan") -> list[str]:
 
 @rule("log-retention", "Every log group expires its logs after logRetentionDays, and every "
       "container logs to one of them.")
-def _logs(plan: "Plan") -> list[str]:
+def _logs(plan: Plan) -> list[str]:
     groups = {g.plain.get("name"): g for g in plan.of_type(t.LOG_GROUP)}
     problems = []
     if not groups:
@@ -513,7 +513,7 @@ def _logs(plan: "Plan") -> list[str]:
 @rule("migrations-before-services",
       "Each service that uses the database starts only after a `migrate` container in its task "
       "exited successfully.")
-def _migrations(plan: "Plan") -> list[str]:
+def _migrations(plan: Plan) -> list[str]:
     problems = []
     views = t.services(plan)
     if not any(_service_needs_database(v) for v in views.values()):
@@ -540,7 +540,7 @@ def _migrations(plan: "Plan") -> list[str]:
 @rule("app-behind-health-checked-alb",
       "The ALB forwards to a target group that health-checks Streamlit's /_stcore/health on the "
       "app port and that the app service registers with.")
-def _alb(plan: "Plan") -> list[str]:
+def _alb(plan: Plan) -> list[str]:
     groups = plan.of_type(t.TARGET_GROUP)
     if not groups:
         return ["no target group"]
@@ -571,7 +571,7 @@ def _alb(plan: "Plan") -> list[str]:
 @rule("services-wired-to-queue-and-index",
       "Every service's environment points at the stack's queue, DLQ and index, with the receive "
       "count the redrive policy uses.")
-def _wiring(plan: "Plan") -> list[str]:
+def _wiring(plan: Plan) -> list[str]:
     queue, dlq = t.queues(plan)
     indexes = plan.of_type(t.INDEX)
     if queue is None or dlq is None or not indexes:
@@ -605,7 +605,7 @@ def _wiring(plan: "Plan") -> list[str]:
 # --- scaling -----------------------------------------------------------------------------------------
 
 
-def _scaling(plan: "Plan", role: str) -> tuple[Any, list[Any]]:
+def _scaling(plan: Plan, role: str) -> tuple[Any, list[Any]]:
     views = t.services(plan)
     view = views.get(role)
     if view is None:
@@ -621,7 +621,7 @@ def _scaling(plan: "Plan", role: str) -> tuple[Any, list[Any]]:
 @rule("indexer-scales-on-backlog-per-task",
       "The indexer scales between indexerMinTasks and indexerMaxTasks by target tracking on "
       "visible queue messages per running task, never on CPU.")
-def _indexer_scaling(plan: "Plan") -> list[str]:
+def _indexer_scaling(plan: Plan) -> list[str]:
     target, policies = _scaling(plan, "indexer")
     if target is None:
         return ["the indexer has no scalable target"]
@@ -669,7 +669,7 @@ def _indexer_scaling(plan: "Plan") -> list[str]:
 
 @rule("app-scales-on-cpu-or-requests",
       "The app scales between appMinTasks and appMaxTasks on CPU or requests per target.")
-def _app_scaling(plan: "Plan") -> list[str]:
+def _app_scaling(plan: Plan) -> list[str]:
     target, policies = _scaling(plan, "app")
     if target is None:
         return ["the app has no scalable target"]
@@ -691,7 +691,7 @@ def _app_scaling(plan: "Plan") -> list[str]:
 
 @rule("index-matches-model",
       "The Pinecone index is serverless, with the embedding model's dimension and metric.")
-def _index(plan: "Plan") -> list[str]:
+def _index(plan: Plan) -> list[str]:
     indexes = plan.of_type(t.INDEX)
     if not indexes:
         return ["no Pinecone index"]
@@ -710,7 +710,7 @@ def _index(plan: "Plan") -> list[str]:
 
 @rule("image-scanned-and-encrypted",
       "The image repository scans on push and encrypts images; services run the stack's image.")
-def _image(plan: "Plan") -> list[str]:
+def _image(plan: Plan) -> list[str]:
     repos = plan.of_type(t.REPOSITORY)
     if not repos:
         return ["no ECR repository"]
@@ -732,7 +732,7 @@ def _image(plan: "Plan") -> list[str]:
     return problems
 
 
-@lru_cache(maxsize=None)
+@cache
 def taggable(type_: str) -> bool:
     """Whether resources of ``type_`` accept cloud tags (AWS resources, the Pinecone index)."""
     parts = type_.split(":")
@@ -750,7 +750,7 @@ def taggable(type_: str) -> bool:
 
 @rule("everything-tagged", "Every resource that takes tags carries project, stack and "
       "managed-by (and the configured extra tags).")
-def _tags(plan: "Plan") -> list[str]:
+def _tags(plan: Plan) -> list[str]:
     required = plan.config.tags
     problems = []
     checked = 0

@@ -55,8 +55,8 @@ class ServiceView:
     """One ECS service with its task definition, containers and security groups."""
 
     role: str
-    service: "PlannedResource"
-    task_definition: "PlannedResource | None"
+    service: PlannedResource
+    task_definition: PlannedResource | None
     containers: list[dict[str, Any]]
     security_group_ids: list[str]
     subnet_ids: list[str]
@@ -67,14 +67,14 @@ class ServiceView:
         return next((c for c in self.containers if c.get("name") == self.role), None)
 
 
-def containers_of(task_definition: "PlannedResource") -> list[dict[str, Any]]:
+def containers_of(task_definition: PlannedResource) -> list[dict[str, Any]]:
     """The parsed container definitions of a task definition."""
     raw = task_definition.plain.get("containerDefinitions", "[]")
     parsed = json.loads(raw) if isinstance(raw, str) else raw
     return list(parsed or [])
 
 
-def services(plan: "Plan") -> dict[str, ServiceView]:
+def services(plan: Plan) -> dict[str, ServiceView]:
     """ECS services by role; the role is the name of the essential container of their task."""
     found: dict[str, ServiceView] = {}
     for service in plan.of_type(SERVICE):
@@ -95,7 +95,7 @@ def services(plan: "Plan") -> dict[str, ServiceView]:
     return found
 
 
-def security_group_roles(plan: "Plan") -> dict[str, str]:
+def security_group_roles(plan: Plan) -> dict[str, str]:
     """Security group id -> role (``alb``, ``app``, ``relay``, ``indexer``, ``database``),
     from what each group is attached to."""
     roles: dict[str, str] = {}
@@ -111,7 +111,7 @@ def security_group_roles(plan: "Plan") -> dict[str, str]:
     return roles
 
 
-def ingress_rules(plan: "Plan") -> list["PlannedResource"]:
+def ingress_rules(plan: Plan) -> list[PlannedResource]:
     """Every ingress rule: the separate rule resources plus any inline ``ingress`` blocks
     (returned as pseudo-rules so that nothing can hide from the checks)."""
     from refarch.deploy.plan import PlannedResource
@@ -134,7 +134,7 @@ def ingress_rules(plan: "Plan") -> list["PlannedResource"]:
     return rules
 
 
-def subnet_tiers(plan: "Plan") -> dict[str, str]:
+def subnet_tiers(plan: Plan) -> dict[str, str]:
     """Subnet id -> ``public`` (default route to an internet gateway), ``private`` (to a NAT
     gateway) or ``isolated`` (no default route)."""
     igws = {r.id for r in plan.of_type(IGW)}
@@ -157,7 +157,7 @@ def subnet_tiers(plan: "Plan") -> dict[str, str]:
     return tiers
 
 
-def redrive(queue: "PlannedResource") -> dict[str, Any] | None:
+def redrive(queue: PlannedResource) -> dict[str, Any] | None:
     """A queue's parsed redrive policy, or None."""
     raw = queue.plain.get("redrivePolicy")
     if not raw:
@@ -165,7 +165,7 @@ def redrive(queue: "PlannedResource") -> dict[str, Any] | None:
     return json.loads(raw) if isinstance(raw, str) else dict(raw)
 
 
-def queues(plan: "Plan") -> tuple["PlannedResource | None", "PlannedResource | None"]:
+def queues(plan: Plan) -> tuple[PlannedResource | None, PlannedResource | None]:
     """(change queue, dead-letter queue): the queue with a redrive policy and its target."""
     for queue in plan.of_type(QUEUE):
         policy = redrive(queue)
@@ -175,7 +175,7 @@ def queues(plan: "Plan") -> tuple["PlannedResource | None", "PlannedResource | N
     return (all_queues[0] if all_queues else None), None
 
 
-def policy_statements(plan: "Plan", role_arn_or_id: str) -> list[dict[str, Any]]:
+def policy_statements(plan: Plan, role_arn_or_id: str) -> list[dict[str, Any]]:
     """The inline policy statements of an IAM role (by its ARN or id)."""
     role = plan.by_reference(role_arn_or_id)
     if role is None:

@@ -59,14 +59,14 @@ class Condition:
 class AllOf:
     """Every child matches (``$and``, or implicit AND)."""
 
-    children: tuple["Node", ...]
+    children: tuple[Node, ...]
 
 
 @dataclass(frozen=True, slots=True)
 class AnyOf:
     """At least one child matches (``$or``)."""
 
-    children: tuple["Node", ...]
+    children: tuple[Node, ...]
 
 
 Node = Union[Condition, AllOf, AnyOf]

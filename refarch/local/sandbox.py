@@ -112,7 +112,7 @@ class Sandbox:
             finally:
                 shutil.rmtree(self.home, ignore_errors=True)
 
-    def __enter__(self) -> "Sandbox":
+    def __enter__(self) -> Sandbox:
         return self
 
     def __exit__(self, *exc_info: object) -> None:
@@ -124,10 +124,10 @@ def start_sandbox(
     max_receives: int = 5, visibility_timeout: int = 30, base: Settings | None = None,
 ) -> Sandbox:
     """Start Postgres (migrated) and, with ``index``, a local index server; see the module doc."""
+    from refarch.bootstrap import with_user
     from refarch.db.migrations import migrate
     from refarch.db.server import LocalPostgres
     from refarch.index.process import find_free_port, start_index_server
-    from refarch.bootstrap import with_user
 
     home = Path(tempfile.mkdtemp(prefix=prefix))
     home.chmod(0o755)  # Postgres runs as an unprivileged user when we are root

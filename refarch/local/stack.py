@@ -29,9 +29,9 @@ from pathlib import Path
 from typing import Any
 
 from refarch.errors import RefarchError
+from refarch.local.supervisor import ProcessSpec, Supervisor, pid_alive, read_state
 from refarch.logs import event
 from refarch.settings import Settings
-from refarch.local.supervisor import ProcessSpec, Supervisor, pid_alive, read_state
 
 log = logging.getLogger("refarch.local.stack")
 
@@ -240,10 +240,10 @@ class LocalStack:
 
     def backfill_if_index_is_new(self) -> int:
         """Backfill when the index is empty but Postgres is not and nothing is in flight."""
+        from refarch.bootstrap import make_index, make_queue, role_url
+        from refarch.db.connect import connect
         from refarch.pipeline import outbox
         from refarch.pipeline.backfill import backfill
-        from refarch.db.connect import connect
-        from refarch.bootstrap import make_index, make_queue, role_url
 
         assert self.admin_url is not None
         index = make_index(self.settings)
@@ -309,7 +309,7 @@ class LocalStack:
     # -- the whole run --------------------------------------------------------------------
 
     def run(self, stop: threading.Event, *, csv: str | None = None, generate: int | None = None,
-            on_ready: Callable[["LocalStack"], None] | None = None) -> None:
+            on_ready: Callable[[LocalStack], None] | None = None) -> None:
         """``refarch up`` in the foreground: start, initialise, wait for sync, supervise, stop."""
         try:
             self.start_database()

@@ -13,8 +13,8 @@ from typing import Any
 
 import psycopg
 
-from refarch.settings import Settings
 from refarch.local.supervisor import pid_alive, read_state
+from refarch.settings import Settings
 
 
 def _database_url(settings: Settings) -> tuple[str, bool]:
@@ -30,11 +30,11 @@ def _database_url(settings: Settings) -> tuple[str, bool]:
 
 def collect_status(settings: Settings) -> dict[str, Any]:
     """Every figure of the status panel; unreachable parts give ``None`` and an ``errors`` entry."""
-    from refarch.pipeline import outbox
-    from refarch.pipeline.reconcile import last_report
-    from refarch.local.stack import StackPaths
-    from refarch.pipeline.progress import freshness_lag
     from refarch.bootstrap import index_host, make_index, make_queue
+    from refarch.local.stack import StackPaths
+    from refarch.pipeline import outbox
+    from refarch.pipeline.progress import freshness_lag
+    from refarch.pipeline.reconcile import last_report
 
     report: dict[str, Any] = {"errors": {}}
     url, db_up = _database_url(settings)

@@ -109,7 +109,7 @@ class Supervisor:
                 stderr=subprocess.STDOUT,
                 env={**self.base_env, **spec.env},
                 start_new_session=True,
-                preexec_fn=_die_with_parent,  # noqa: PLW1509 - only prctl, async-signal-safe
+                preexec_fn=_die_with_parent,
             )
         self._procs[spec.name] = proc
         state = self.states[spec.name]

@@ -12,13 +12,13 @@ import logging
 import time
 import uuid
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import psycopg
 from tqdm import tqdm
 
-from refarch.pipeline.changes import ProductChange, publish
 from refarch.logs import event
+from refarch.pipeline.changes import ProductChange, publish
 from refarch.queue.port import Queue
 
 log = logging.getLogger("refarch.pipeline.backfill")
@@ -65,7 +65,7 @@ def backfill(
                 ).fetchall()
             if not rows:
                 break
-            now = datetime.now(timezone.utc)
+            now = datetime.now(UTC)
             changes = [
                 ProductChange(int(pid), int(version), "upsert", now, "backfill", run)
                 for pid, version in rows

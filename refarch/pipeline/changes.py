@@ -17,7 +17,7 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Literal
 
 from refarch.errors import InputError
@@ -77,7 +77,7 @@ class ProductChange:
         return OutgoingMessage(body=self.to_json(), group_id=self.group_id, dedup_id=self.dedup_id)
 
     @classmethod
-    def from_json(cls, body: str) -> "ProductChange":
+    def from_json(cls, body: str) -> ProductChange:
         """Parse a message body; raises :class:`MalformedMessageError` saying what is wrong."""
         try:
             data = json.loads(body)
@@ -106,7 +106,7 @@ class ProductChange:
                     f"changed_at is not an ISO timestamp: {data['changed_at']!r}"
                 ) from None
             if changed_at.tzinfo is None:
-                changed_at = changed_at.replace(tzinfo=timezone.utc)
+                changed_at = changed_at.replace(tzinfo=UTC)
         run = data.get("run")
         return cls(product_id, version, op, changed_at, source, str(run) if run else None)
 

@@ -38,15 +38,15 @@ import threading
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
 import psycopg
 
-from refarch.pipeline.changes import MalformedMessageError, ProductChange
 from refarch.errors import QueueError, RefarchError, StaleReceiptError
 from refarch.logs import event
+from refarch.pipeline.changes import MalformedMessageError, ProductChange
 from refarch.queue.port import MAX_BATCH, Queue, ReceivedMessage
 
 log = logging.getLogger("refarch.pipeline.indexer")
@@ -280,7 +280,7 @@ class Hold:
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._beat, name="indexer-heartbeat", daemon=True)
 
-    def __enter__(self) -> "Hold":
+    def __enter__(self) -> Hold:
         self._thread.start()
         return self
 
@@ -430,7 +430,7 @@ class IndexerWorker:
     def _process(
         self,
         by_product: dict[int, list[tuple[ReceivedMessage, ProductChange]]],
-        hold: "Hold",
+        hold: Hold,
         result: IndexerStepResult,
     ) -> None:
         ids = list(by_product)
@@ -475,7 +475,7 @@ class IndexerWorker:
             changed_at.extend(c.changed_at for _, c in items if c.changed_at is not None)
         self._ack(done_handles)
         if changed_at:
-            now = datetime.now(timezone.utc)
+            now = datetime.now(UTC)
             result.max_lag = max((now - t).total_seconds() for t in changed_at)
 
     # -- index I/O ------------------------------------------------------------------------
@@ -515,13 +515,13 @@ class IndexerWorker:
             try:
                 self.index.upsert([(vector_id(r.product_id), r.values, r.metadata) for r in chunk])
                 continue
-            except Exception as exc:  # noqa: BLE001 - classified below
+            except Exception as exc:
                 if not is_rejection(exc):
                     raise
             for record in chunk:
                 try:
                     self.index.upsert([(vector_id(record.product_id), record.values, record.metadata)])
-                except Exception as exc:  # noqa: BLE001
+                except Exception as exc:
                     if not is_rejection(exc):
                         raise
                     failures[record.product_id] = (
@@ -535,7 +535,7 @@ class IndexerWorker:
 
     # -- queue I/O ------------------------------------------------------------------------
 
-    def hold(self, messages: list[ReceivedMessage]) -> "Hold":
+    def hold(self, messages: list[ReceivedMessage]) -> Hold:
         """Keep ``messages`` hidden while they are worked on (a heartbeat thread)."""
         return Hold(self.queue, messages, self.visibility_timeout, self._received_at)
 

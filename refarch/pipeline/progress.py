@@ -17,7 +17,7 @@ from __future__ import annotations
 import threading
 import time
 from dataclasses import asdict, dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 import psycopg
@@ -112,7 +112,7 @@ def freshness_lag(conn: psycopg.Connection, index: Any) -> float:
     """
     from refarch.pipeline.indexer import fetch_state
 
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     lag = 0.0
     oldest = conn.execute("SELECT min(created_at) FROM outbox").fetchone()[0]  # type: ignore[index]
     if oldest is not None:

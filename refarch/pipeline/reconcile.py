@@ -22,14 +22,14 @@ import time
 import uuid
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 import psycopg
 
+from refarch.logs import event
 from refarch.pipeline.changes import ProductChange, publish
 from refarch.pipeline.indexer import ID_CHUNK, content_hash
-from refarch.logs import event
 from refarch.queue.port import Queue
 
 log = logging.getLogger("refarch.pipeline.reconcile")
@@ -151,7 +151,7 @@ def reconcile(
     a vector embedded from other text than the row's is found even at the same version.
     ``record`` stores the run in ``reconcile_runs`` (needs the owner's connection).
     """
-    started_at = datetime.now(timezone.utc)
+    started_at = datetime.now(UTC)
     started = time.perf_counter()
     postgres = postgres_entries(conn, text_of)
     held = index_entries(index)
@@ -163,7 +163,7 @@ def reconcile(
         dead = dead_lettered_products(repair_queue)
         report.dead_lettered = sorted(dead & set(ids_of(report)))
         run = uuid.uuid4().hex[:12]
-        now = datetime.now(timezone.utc)
+        now = datetime.now(UTC)
         fixes = [
             ProductChange(pid, postgres[pid][0] or 0, "upsert", now, "repair", run)
             for pid in report.missing + report.stale if pid not in dead

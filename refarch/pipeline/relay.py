@@ -21,10 +21,10 @@ from dataclasses import dataclass
 
 import psycopg
 
-from refarch.pipeline import outbox
-from refarch.pipeline.changes import publish
 from refarch.errors import QueueError
 from refarch.logs import event
+from refarch.pipeline import outbox
+from refarch.pipeline.changes import publish
 from refarch.queue.port import Queue
 
 log = logging.getLogger("refarch.pipeline.relay")

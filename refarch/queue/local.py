@@ -328,7 +328,7 @@ class PostgresQueue:
                 self._pool.close()
                 self._pool = None
 
-    def __enter__(self) -> "PostgresQueue":
+    def __enter__(self) -> PostgresQueue:
         return self
 
     def __exit__(self, *exc_info: object) -> None:

@@ -35,7 +35,7 @@ import sys
 import time
 import uuid
 from collections.abc import Iterator, Sequence
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
@@ -502,7 +502,7 @@ class SqsQueue:
 def _from_millis(value: str | None) -> datetime | None:
     if not value:
         return None
-    return datetime.fromtimestamp(int(value) / 1000, tz=timezone.utc)
+    return datetime.fromtimestamp(int(value) / 1000, tz=UTC)
 
 
 def _fit_error(error: str, body: str) -> str:

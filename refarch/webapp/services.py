@@ -25,10 +25,10 @@ import psycopg
 from psycopg_pool import ConnectionPool, PoolTimeout
 
 from refarch.db import products
-from refarch.errors import DatabaseError
 from refarch.db.products import UNSET, IndexingState, StoredProduct
-from refarch.webapp.url_state import SearchParams
+from refarch.errors import DatabaseError
 from refarch.settings import Settings
+from refarch.webapp.url_state import SearchParams
 
 log = logging.getLogger("refarch.app")
 

@@ -61,7 +61,7 @@ class SearchParams:
         price_max: Any = None,
         top_k: int = DEFAULT_TOP_K,
         pages: int = 1,
-    ) -> "SearchParams":
+    ) -> SearchParams:
         """Validate widget values; raises FieldValidationError (``query``, ``price_min``, ...)."""
         text = (query or "").strip()
         if not text:

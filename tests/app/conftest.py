@@ -20,8 +20,8 @@ from pathlib import Path
 
 import pytest
 
-from refarch.webapp.services import AppServices, build_app_services
 from refarch.settings import Settings
+from refarch.webapp.services import AppServices, build_app_services
 from tests.support.dirs import scratch_dir
 from tests.support.ports import free_port
 

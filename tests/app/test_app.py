@@ -17,9 +17,9 @@ import psycopg
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from refarch.webapp.services import SERVICES_KEY, AppServices
-from refarch.queue.port import OutgoingMessage
 from refarch.bootstrap import make_queue
+from refarch.queue.port import OutgoingMessage
+from refarch.webapp.services import SERVICES_KEY, AppServices
 from tests.app.conftest import CATALOG_SIZE, ROOT, Stack
 from tests.support.ports import free_port
 
@@ -216,7 +216,7 @@ def _count_products(stack: Stack) -> int:
 
 def _assert_error_follows(at: AppTest, key: str, text: str) -> None:
     """The error message is the element drawn right after the widget ``key``."""
-    nodes = list(_walk(at._tree))  # noqa: SLF001 - AppTest exposes the tree only this way
+    nodes = list(_walk(at._tree))
     for position, node in enumerate(nodes):
         if getattr(node, "key", None) == key:
             following = nodes[position + 1]

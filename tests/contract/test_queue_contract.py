@@ -39,8 +39,8 @@ from refarch.queue.validation import MAX_BODY_BYTES, MAX_ERROR_CHARS
 from tests.contract.queue_harness import (
     QueueSpec,
     consume,
-    queue_database,
     moto_server,
+    queue_database,
     sqs_client,
 )
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 import re
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 import grpc
@@ -109,7 +109,7 @@ class FakePulumi(PulumiCommand):
 
     # -- the CLI --------------------------------------------------------------------------------
 
-    def run(self, args, cwd, additional_env, on_output=None, on_error=None, **_: Any):  # noqa: ANN001
+    def run(self, args, cwd, additional_env, on_output=None, on_error=None, **_: Any):
         args = [a for a in args if a != "--non-interactive"]
         call = Call(list(args), cwd, dict(additional_env))
         self.calls.append(call)
@@ -194,7 +194,7 @@ class FakePulumi(PulumiCommand):
         events.append({"summaryEvent": {"maybeCorrupt": False, "durationSeconds": 1,
                                         "resourceChanges": changes, "PolicyPacks": {}}})
         for n, item in enumerate(events):
-            item.update(sequence=n, timestamp=int(datetime.now(timezone.utc).timestamp()))
+            item.update(sequence=n, timestamp=int(datetime.now(UTC).timestamp()))
         target = _flag(args, "--event-log")
         if target and target.startswith("tcp://"):
             channel = grpc.insecure_channel(target[len("tcp://"):])
@@ -212,7 +212,7 @@ class FakePulumi(PulumiCommand):
         if verb == "destroy":
             stack.outputs = {}
         if verb != "preview":
-            now = datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+            now = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
             stack.history.append({"kind": verb, "startTime": now, "endTime": now, "message": "",
                                   "environment": {}, "config": {}, "result": "succeeded",
                                   "resourceChanges": changes})

@@ -19,8 +19,7 @@ import pytest
 
 from refarch.cli import main
 from refarch.deploy import driver as driver_module
-from refarch.deploy.driver import (FIX_AWS, FIX_CLI, FIX_DOCKER, FIX_PINECONE, Deployer,
-                                   plugin_requirements)
+from refarch.deploy.driver import FIX_AWS, FIX_CLI, FIX_DOCKER, FIX_PINECONE, Deployer, plugin_requirements
 from refarch.deploy.mocks import RecordingMocks, is_secret
 from refarch.deploy.plan import Plan
 from refarch.errors import DeployError

@@ -33,7 +33,7 @@ def health_server() -> Iterator[tuple[str, list[str]]]:
     hits: list[str] = []
 
     class Handler(http.server.BaseHTTPRequestHandler):
-        def do_GET(self) -> None:  # noqa: N802
+        def do_GET(self) -> None:
             hits.append(self.path)
             healthy = self.path == "/_stcore/health" and len(hits) > 2
             self.send_response(200 if healthy else 503)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import threading
 from dataclasses import replace
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -12,11 +12,11 @@ import psycopg
 import pytest
 
 from refarch.catalog import generate_products
-from refarch.domain.product import Product
 from refarch.db.load import load_products
+from refarch.domain.product import Product
 from refarch.errors import DatabaseError, InputError
 
-T0 = datetime(2024, 5, 1, 12, 30, tzinfo=timezone.utc)
+T0 = datetime(2024, 5, 1, 12, 30, tzinfo=UTC)
 
 
 def _product(i: int, **changes: Any) -> Product:
@@ -158,7 +158,7 @@ def test_naive_times_are_utc_and_prices_round_to_cents(db_url: str) -> None:
         load_products(conn, [product], progress=False)
         again = load_products(conn, [product], progress=False)
     stored = _rows(db_url)[product.sku]
-    assert stored[4] == datetime(2023, 9, 20, 22, 51, 32, tzinfo=timezone.utc)
+    assert stored[4] == datetime(2023, 9, 20, 22, 51, 32, tzinfo=UTC)
     assert stored[3] == Decimal("10.01")
     assert again.unchanged == 1  # rounding happens the same way on both sides of the compare
 

@@ -8,8 +8,7 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from refarch.db.migrations import applied_migrations, available_migrations, migrate, \
-    pending_migrations
+from refarch.db.migrations import applied_migrations, available_migrations, migrate, pending_migrations
 from refarch.errors import MigrationError
 
 

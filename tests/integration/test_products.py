@@ -9,9 +9,9 @@ from decimal import Decimal
 import psycopg
 import pytest
 
+from refarch.bootstrap import with_user
 from refarch.db import products
 from refarch.errors import EditConflictError, FieldValidationError, ProductNotFoundError
-from refarch.bootstrap import with_user
 
 
 @pytest.fixture

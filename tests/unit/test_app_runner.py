@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from refarch.webapp.runner import app_script, app_url, streamlit_command
 from refarch.cli import build_parser
 from refarch.settings import Settings
+from refarch.webapp.runner import app_script, app_url, streamlit_command
 
 
 def _option(command: list[str], name: str) -> str:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import codecs
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta, timezone
 from decimal import Decimal
 from pathlib import Path
 
@@ -45,7 +45,7 @@ def test_reference_architecture_format_loads_as_is(tmp_path: Path) -> None:
     assert result.errors == []
     first, second = result.products
     assert (first.name, first.sku, first.price) == ("Pro System", "SKU-abCD-123", Decimal("344.87"))
-    assert first.last_updated == datetime(2023, 9, 20, 22, 51, 32, tzinfo=timezone.utc)
+    assert first.last_updated == datetime(2023, 9, 20, 22, 51, 32, tzinfo=UTC)
     assert first.category is None and first.attributes == {}
     assert second.price == Decimal("845.00")
 
@@ -292,11 +292,11 @@ def test_malformed_quoting_is_a_row_error(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("text", "expected"),
     [
-        ("2023-09-20 22:51:32", datetime(2023, 9, 20, 22, 51, 32, tzinfo=timezone.utc)),
-        ("2023-09-20T22:51:32Z", datetime(2023, 9, 20, 22, 51, 32, tzinfo=timezone.utc)),
+        ("2023-09-20 22:51:32", datetime(2023, 9, 20, 22, 51, 32, tzinfo=UTC)),
+        ("2023-09-20T22:51:32Z", datetime(2023, 9, 20, 22, 51, 32, tzinfo=UTC)),
         ("2023-09-20T22:51:32.250+02:00",
          datetime(2023, 9, 20, 22, 51, 32, 250000, tzinfo=timezone(timedelta(hours=2)))),
-        ("2023-09-20", datetime(2023, 9, 20, tzinfo=timezone.utc)),
+        ("2023-09-20", datetime(2023, 9, 20, tzinfo=UTC)),
         ("", None),
     ],
 )

@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
 from refarch.pipeline.changes import MalformedMessageError, ProductChange
 from refarch.pipeline.outbox import OutboxRow, coalesce
 
-T0 = datetime(2026, 1, 1, tzinfo=timezone.utc)
+T0 = datetime(2026, 1, 1, tzinfo=UTC)
 
 
 def test_message_round_trips_with_group_and_dedup_ids() -> None:

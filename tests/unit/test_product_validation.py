@@ -6,7 +6,6 @@ from decimal import Decimal
 
 import pytest
 
-from refarch.errors import FieldValidationError, InputError
 from refarch.domain.validation import (
     MAX_NAME_LENGTH,
     MAX_PRICE,
@@ -16,6 +15,7 @@ from refarch.domain.validation import (
     validate_price,
     validate_sku,
 )
+from refarch.errors import FieldValidationError, InputError
 
 
 def _field_error(func, value) -> FieldValidationError:

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from psycopg.conninfo import conninfo_to_dict
 
-from refarch.settings import Settings
 from refarch.bootstrap import role_url, with_user
+from refarch.settings import Settings
 
 LOCAL = "postgresql:///refarch?host=%2Ftmp%2Fx&port=5432&user=refarch"
 

@@ -9,14 +9,14 @@ from typing import Any
 import psycopg
 import pytest
 
-from refarch.pipeline.changes import ProductChange
+from refarch.bootstrap import with_user
 from refarch.embeddings import product_text
 from refarch.index.client import open_vector_index, pinecone_client
 from refarch.index.process import find_free_port, start_index_server
+from refarch.pipeline.changes import ProductChange
 from refarch.pipeline.indexer import IndexerWorker
 from refarch.queue.local import PostgresQueue
 from refarch.settings import Settings
-from refarch.bootstrap import with_user
 
 from .harness import Pipeline
 

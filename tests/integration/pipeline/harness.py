@@ -13,9 +13,9 @@ import psycopg
 
 from refarch.embeddings import product_text
 from refarch.pipeline.indexer import IndexerStepResult, IndexerWorker, content_hash
-from refarch.queue.local import PostgresQueue
 from refarch.pipeline.reconcile import index_entries
 from refarch.pipeline.relay import drain
+from refarch.queue.local import PostgresQueue
 
 
 class CountingEmbedder:

@@ -14,8 +14,8 @@ from __future__ import annotations
 
 import os
 import random
-import sys
 import signal
+import sys
 import threading
 import time
 from dataclasses import dataclass, field
@@ -24,20 +24,20 @@ from pathlib import Path
 import psycopg
 import pytest
 
+from refarch.bootstrap import ensure_index, make_index, with_user
 from refarch.catalog import generate_products
-from refarch.pipeline.changes import ProductChange
 from refarch.db.load import load_products
 from refarch.db.migrations import migrate
 from refarch.db.server import LocalPostgres
 from refarch.embeddings import product_text
 from refarch.index.process import find_free_port, start_index_server
-from refarch.queue.local import PostgresQueue
-from refarch.pipeline.reconcile import reconcile
-from refarch.settings import Settings
 from refarch.local.stack import indexer_processes
 from refarch.local.supervisor import ProcessSpec, Supervisor
+from refarch.pipeline.changes import ProductChange
 from refarch.pipeline.progress import wait_for_sync
-from refarch.bootstrap import ensure_index, make_index, with_user
+from refarch.pipeline.reconcile import reconcile
+from refarch.queue.local import PostgresQueue
+from refarch.settings import Settings
 
 from .harness import Pipeline
 

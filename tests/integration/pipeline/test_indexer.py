@@ -10,8 +10,8 @@ import time
 
 import pytest
 
-from refarch.pipeline.changes import ProductChange
 from refarch.embeddings import product_text
+from refarch.pipeline.changes import ProductChange
 from refarch.pipeline.indexer import Hold, IndexerWorker, content_hash
 from refarch.queue.port import OutgoingMessage
 

@@ -12,9 +12,9 @@ from pathlib import Path
 
 import pytest
 
+from refarch.bootstrap import with_user
 from refarch.index.client import open_vector_index, pinecone_client
 from refarch.queue.local import PostgresQueue
-from refarch.bootstrap import with_user
 
 from .harness import Pipeline
 

@@ -13,8 +13,8 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from refarch.pipeline import outbox
 from refarch.db.migrations import available_migrations, migrate
+from refarch.pipeline import outbox
 
 
 def _insert(conn: psycopg.Connection, sku: str, **fields: object) -> int:

@@ -9,12 +9,12 @@ import time
 import psycopg
 import pytest
 
+from refarch.bootstrap import with_user
+from refarch.errors import QueueError
 from refarch.pipeline import outbox
 from refarch.pipeline.backfill import backfill
-from refarch.errors import QueueError
-from refarch.queue.local import PostgresQueue
 from refarch.pipeline.relay import drain, relay_step, run
-from refarch.bootstrap import with_user
+from refarch.queue.local import PostgresQueue
 
 
 def _insert_many(url: str, n: int, prefix: str = "P") -> list[int]:

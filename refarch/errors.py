@@ -64,6 +64,15 @@ class IndexServiceError(RefarchError):
     """The vector index (local server or Pinecone) cannot be reached or used."""
 
 
+class IndexRejectedError(IndexServiceError):
+    """The vector index refused a request's content (a bad record or filter), not an outage:
+    retrying the same request cannot succeed. ``status`` is the HTTP status it answered."""
+
+    def __init__(self, message: str, status: int | None = None) -> None:
+        super().__init__(message)
+        self.status = status
+
+
 class FilterError(InputError):
     """A metadata filter is malformed (unknown operator, wrong operand type, bad nesting)."""
 

@@ -15,8 +15,6 @@ from __future__ import annotations
 
 import argparse
 import sys
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -31,22 +29,6 @@ def _top_k(text: str) -> int:
     if value > 10_000:
         raise argparse.ArgumentTypeError(f"must be at most 10000, got {value}")
     return value
-
-
-@contextmanager
-def _index(settings: Settings, namespace: str) -> Iterator[Any]:
-    """The vector index port for ``namespace``, with a local server running if needed."""
-    from refarch.index.client import open_vector_index
-    from refarch.index.process import local_index_session
-    from refarch.model_spec import DIMENSION, METRIC
-
-    if settings.index_backend == "local":
-        with local_index_session(settings) as url:
-            yield open_vector_index(settings, namespace=namespace, host=url,
-                                    dimension=DIMENSION, metric=METRIC)
-    else:
-        yield open_vector_index(settings, namespace=namespace, dimension=DIMENSION,
-                                metric=METRIC)
 
 
 def _server(args: argparse.Namespace, settings: Settings) -> int:
@@ -79,12 +61,12 @@ def _products(args: argparse.Namespace) -> list[Any]:
 
 
 def _catalog(args: argparse.Namespace, settings: Settings) -> int:
-    from refarch.embeddings import get_embedder
+    from refarch.bootstrap import index_session, make_embedder
     from refarch.index.catalog import index_catalog
 
     products = _products(args)
-    embedder = get_embedder(settings)
-    with _index(settings, args.namespace) as index:
+    embedder = make_embedder(settings)
+    with index_session(settings, namespace=args.namespace) as index:
         written = index_catalog(index, products, embedder, batch_size=args.batch_size)
         total = index.count()
     print(f"indexed {written:,} products into index {settings.index_name!r}, namespace "
@@ -93,14 +75,14 @@ def _catalog(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _query(args: argparse.Namespace, settings: Settings) -> int:
-    from refarch.embeddings import get_embedder
+    from refarch.bootstrap import index_session, make_embedder
     from refarch.index.catalog import render_matches
 
     flt = None
     if args.filter:
         flt = filter_json(args.filter)
-    vector = get_embedder(settings).encode_query(args.query)
-    with _index(settings, args.namespace) as index:
+    vector = make_embedder(settings).encode_query(args.query)
+    with index_session(settings, namespace=args.namespace) as index:
         matches = index.query(vector, top_k=args.top_k, filter=flt)
     print(render_matches(matches, as_json=args.json))
     return 0

@@ -67,28 +67,16 @@ def _indexer(args: argparse.Namespace, settings: Settings) -> int:
         import torch
 
         torch.set_num_threads(args.torch_threads)
-    from refarch.bootstrap import connector, make_embedder, make_index, make_queue, product_text, role_url
+    from refarch.bootstrap import make_indexer
     from refarch.pipeline import indexer
 
-    url = role_url(settings, "indexer")
-    queue = make_queue(settings, url)
-    index = make_index(settings)
-    embedder = make_embedder(settings)
     stop = _stop_on_signals()
-    worker = indexer.IndexerWorker(
-        queue, index, embedder, connector(url),
-        text_of=product_text,
-        batch_size=args.batch_size or settings.indexer_batch_size,
-        visibility_timeout=settings.queue_visibility_timeout,
-        max_receives=settings.queue_max_receives,
-    )
+    worker = make_indexer(settings, batch_size=args.batch_size)
     event(log, "indexer_started", batch_size=worker.batch_size, model=settings.model)
     try:
         indexer.run(worker, stop=stop)
     finally:
-        queue.close()
-        if hasattr(index, "close"):
-            index.close()
+        worker.close()
     return 0
 
 
@@ -134,8 +122,9 @@ def _backfill(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _reconcile_once(settings: Settings, url: str, repair: bool) -> Any:
-    from refarch.bootstrap import make_index, make_queue, product_text
+    from refarch.bootstrap import make_index, make_queue
     from refarch.db.connect import connect
+    from refarch.embeddings import product_text
     from refarch.pipeline.reconcile import reconcile
 
     index = make_index(settings)
@@ -146,8 +135,7 @@ def _reconcile_once(settings: Settings, url: str, repair: bool) -> Any:
     finally:
         if queue is not None:
             queue.close()
-        if hasattr(index, "close"):
-            index.close()
+        index.close()
 
 
 def _reconcile(args: argparse.Namespace, settings: Settings) -> int:

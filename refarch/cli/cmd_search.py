@@ -62,8 +62,7 @@ def _search(args: argparse.Namespace, settings: Settings) -> int:
             result = search(args.query, embedder=make_embedder(settings), index=index, conn=conn,
                             top_k=args.top_k, filter=flt)
     finally:
-        if hasattr(index, "close"):
-            index.close()
+        index.close()
     if args.json:
         print(json.dumps([hit.as_dict() for hit in result.hits], indent=2))
     else:

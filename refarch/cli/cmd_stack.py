@@ -100,8 +100,7 @@ def _demo_ready(stack: Any) -> None:
             result = search(DEMO_QUERY, embedder=make_embedder(stack.settings), index=index,
                             conn=conn, top_k=5)
     finally:
-        if hasattr(index, "close"):
-            index.close()
+        index.close()
     print(f"\nrefarch search {DEMO_QUERY!r}")
     print(format_hits(result.hits))
     print("\nTry your own: refarch search \"QUERY\" (in another terminal). Ctrl-C stops the demo.",

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 import orjson
 
-from refarch.errors import IndexServiceError
+from refarch.errors import IndexRejectedError, IndexServiceError
 
 if TYPE_CHECKING:
     from pinecone import Index
@@ -28,6 +28,8 @@ Record = tuple[str, Sequence[float], Mapping[str, Any] | None]
 MAX_UPSERT_RECORDS = 1_000
 MAX_UPSERT_BYTES = 2 * 1024 * 1024
 MAX_IDS_PER_REQUEST = 1_000
+#: HTTP statuses with which an index refuses a request's content (not an outage).
+REJECTION_STATUSES = frozenset({400, 413, 422})
 # Room left in a 2 MB upsert request for the envelope and encoding differences.
 _UPSERT_BUDGET = MAX_UPSERT_BYTES - 64 * 1024
 
@@ -90,6 +92,10 @@ class VectorIndex(Protocol):
         """Counts for the whole index."""
         ...
 
+    def close(self) -> None:
+        """Release the index's connections (it is not usable afterwards)."""
+        ...
+
 
 def _values(values: Sequence[float]) -> list[float]:
     tolist = getattr(values, "tolist", None)
@@ -107,9 +113,9 @@ def upsert_batches(items: Sequence[dict[str, Any]]) -> Iterator[list[dict[str, A
     for item in items:
         item_size = _encoded_size(item)
         if item_size > _UPSERT_BUDGET:
-            raise IndexServiceError(
+            raise IndexRejectedError(
                 f"record {item.get('id')!r} is {item_size:,} bytes encoded, more than one "
-                f"upsert request may carry (2 MB); shrink its metadata"
+                f"upsert request may carry (2 MB); shrink its metadata", 413
             )
         if batch and (len(batch) == MAX_UPSERT_RECORDS or size + item_size > _UPSERT_BUDGET):
             yield batch
@@ -138,7 +144,13 @@ class PineconeVectorIndex:
         try:
             return fn(**kwargs)
         except PineconeError as exc:
+            status = getattr(exc, "status_code", None)
+            if status in REJECTION_STATUSES:
+                raise IndexRejectedError(f"vector index refused the {what}: {exc}", status) from exc
             raise IndexServiceError(f"vector index {what} failed: {exc}") from exc
+
+    def close(self) -> None:
+        self.index.close()
 
     def upsert(self, records: Sequence[Record]) -> int:
         items = []

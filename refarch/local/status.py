@@ -94,7 +94,7 @@ def collect_status(settings: Settings) -> dict[str, Any]:
     except psycopg.Error as exc:
         report["errors"]["postgres"] = str(exc).strip()
     finally:
-        if index is not None and hasattr(index, "close"):
+        if index is not None:
             index.close()
     try:
         queue = make_queue(settings, url)

@@ -44,15 +44,13 @@ from typing import Any
 
 import psycopg
 
-from refarch.errors import QueueError, RefarchError, StaleReceiptError
+from refarch.errors import IndexRejectedError, QueueError, RefarchError, StaleReceiptError
 from refarch.logs import event
 from refarch.pipeline.changes import MalformedMessageError, ProductChange
 from refarch.queue.port import MAX_BATCH, Queue, ReceivedMessage
 
 log = logging.getLogger("refarch.pipeline.indexer")
 
-#: Records per upsert request (well under Pinecone's 2 MB / 1,000-vector request limits).
-UPSERT_CHUNK = 100
 #: Ids per delete or fetch request.
 ID_CHUNK = 500
 
@@ -184,20 +182,6 @@ def plan_batch(
             continue
         plan.embed.append((row, text, text_hash))
     return plan
-
-
-#: HTTP statuses with which an index refuses a request for its content (not an outage).
-_REJECTION_STATUSES = frozenset({400, 413, 422})
-
-
-def is_rejection(exc: BaseException) -> bool:
-    """Whether the index refused the request's content (bad record) rather than failed."""
-    seen: BaseException | None = exc
-    while seen is not None:
-        if getattr(seen, "status_code", None) in _REJECTION_STATUSES:
-            return True
-        seen = seen.__cause__
-    return False
 
 
 def fetch_state(index: Any, product_ids: Sequence[int]) -> dict[int, IndexedState]:
@@ -335,8 +319,11 @@ class IndexerWorker:
         batch_size: int = 64,
         visibility_timeout: float = 60.0,
         max_receives: int | None = None,
+        on_close: Sequence[Callable[[], None]] = (),
     ) -> None:
         self.queue = queue
+        #: Closers of parts this worker was given to own (see refarch.bootstrap.make_indexer).
+        self._on_close = list(on_close)
         self.index = index
         self.embedder = embedder
         self._connect = connect
@@ -354,11 +341,18 @@ class IndexerWorker:
             self._conn = self._connect()
         return self._conn
 
-    def close(self) -> None:
-        """Close the database connection (the queue and index belong to the caller)."""
+    def _drop_connection(self) -> None:
         if self._conn is not None:
             self._conn.close()
             self._conn = None
+
+    def close(self) -> None:
+        """Close the database connection, and the parts given with ``on_close``; a queue or
+        index passed in without it belongs to the caller."""
+        self._drop_connection()
+        closers, self._on_close = self._on_close, []
+        for close in closers:
+            close()
 
     def healthy(self) -> bool:
         """Whether Postgres and the index both answer (checked before receiving after a failure)."""
@@ -367,7 +361,7 @@ class IndexerWorker:
             self.index.count()
             return True
         except Exception:  # noqa: BLE001 - any failure means "not yet"
-            self.close()
+            self._drop_connection()
             return False
 
     # -- the step -------------------------------------------------------------------------
@@ -505,33 +499,29 @@ class IndexerWorker:
         ]
 
     def _upsert(self, records: list[Record]) -> dict[int, str]:
-        """Upsert in chunks; a chunk the index rejects is retried record by record to find the
-        culprit(s). Returns per-product failures; raises on anything but a rejection (the
-        index is down or unreachable: the whole batch comes back later).
+        """Upsert ``records`` (the port splits them into requests); when the index rejects
+        the content, retry record by record to find the culprit(s). Returns per-product
+        failures; raises on anything but a rejection (the index is down or unreachable: the
+        whole batch comes back later). Rewriting records already written is harmless.
         """
         failures: dict[int, str] = {}
-        for start in range(0, len(records), UPSERT_CHUNK):
-            chunk = records[start : start + UPSERT_CHUNK]
+        try:
+            self.index.upsert([(vector_id(r.product_id), r.values, r.metadata) for r in records])
+            return failures
+        except IndexRejectedError:
+            pass
+        for record in records:
             try:
-                self.index.upsert([(vector_id(r.product_id), r.values, r.metadata) for r in chunk])
-                continue
-            except Exception as exc:
-                if not is_rejection(exc):
-                    raise
-            for record in chunk:
-                try:
-                    self.index.upsert([(vector_id(record.product_id), record.values, record.metadata)])
-                except Exception as exc:
-                    if not is_rejection(exc):
-                        raise
-                    failures[record.product_id] = (
-                        f"product {record.product_id}: index rejected the record: {exc}"
-                    )
+                self.index.upsert([(vector_id(record.product_id), record.values, record.metadata)])
+            except IndexRejectedError as exc:
+                failures[record.product_id] = (
+                    f"product {record.product_id}: index rejected the record: {exc}"
+                )
         return failures
 
     def _delete_vectors(self, product_ids: list[int]) -> None:
-        for start in range(0, len(product_ids), ID_CHUNK):
-            self.index.delete([vector_id(pid) for pid in product_ids[start : start + ID_CHUNK]])
+        if product_ids:
+            self.index.delete([vector_id(pid) for pid in product_ids])
 
     # -- queue I/O ------------------------------------------------------------------------
 

@@ -100,7 +100,7 @@ def wait_for_sync(
     finally:
         if own_queue:
             queue.close()
-        if own_index and hasattr(index, "close"):
+        if own_index:
             index.close()
 
 

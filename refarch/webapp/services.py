@@ -234,8 +234,7 @@ def build_app_services(settings: Settings) -> AppServices:
         # the queue is opened as ``refarch status`` opens it.
         queue = wiring.make_queue(settings)
         closers.append(queue.close)
-        if callable(getattr(index, "close", None)):
-            closers.append(index.close)
+        closers.append(index.close)
     except BaseException:
         pool.close()
         for close in closers:

@@ -123,14 +123,14 @@ def test_cloud_settings_point_at_pinecone() -> None:
 
 @pytest.mark.slow
 def test_smoke_search_ranks_the_nearest_products(tmp_path: Path) -> None:
+    from refarch.bootstrap import make_index
     from refarch.embeddings import get_embedder
-    from refarch.index.client import open_vector_index
     from refarch.index.process import find_free_port, start_index_server
 
     settings = Settings(home=tmp_path, index_port=find_free_port())
     server = start_index_server(settings, tmp_path / "index")
     try:
-        index = open_vector_index(settings, dimension=384, metric="cosine")
+        index = make_index(settings, dimension=384, metric="cosine")
         embedder = get_embedder(settings)
         products = {"1": ("Insulated travel mug", "kitchen"),
                     "2": ("Lunch bag with cooler pocket", "bags"),

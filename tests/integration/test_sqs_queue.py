@@ -13,11 +13,11 @@ from typing import Any
 
 import pytest
 
+from refarch.bootstrap import build_queue
 from refarch.errors import ConfigError, QueueError
 from refarch.queue.port import OutgoingMessage
 from refarch.queue.sqs import ERROR_ATTRIBUTE, SqsQueue, create_queues
 from refarch.queue.validation import MAX_BODY_BYTES
-from refarch.queue.wiring import make_queue
 from refarch.settings import Settings
 from tests.contract.queue_harness import moto_server, sqs_client
 
@@ -108,13 +108,13 @@ def test_make_queue_builds_a_verified_sqs_queue_from_settings(
             "REFARCH_QUEUE_VISIBILITY_TIMEOUT": "90",
         }
     )
-    q = make_queue(settings)
+    q = build_queue(settings)
     assert isinstance(q, SqsQueue)
     assert (q.max_receives, q.visibility_timeout) == (2, 90.0)
     q.send_batch([OutgoingMessage("{}", "p1", "d1")])
     assert q.stats().visible == 1
     with pytest.raises(ConfigError, match="maxReceiveCount=2 but REFARCH_QUEUE_MAX_RECEIVES=5"):
-        make_queue(settings.with_(queue_max_receives=5))
+        build_queue(settings.with_(queue_max_receives=5))
 
 
 def test_an_error_next_to_a_near_maximum_body_is_cut_to_fit(client: Any) -> None:

@@ -7,8 +7,9 @@ import time
 
 import pytest
 
+from refarch.bootstrap import pinecone_client
 from refarch.errors import ConfigError
-from refarch.index.client import LOCAL_PLACEHOLDER_KEY, local_url, pinecone_client
+from refarch.index.client import LOCAL_PLACEHOLDER_KEY, local_url
 from refarch.index.server.rwlock import RWLock
 from refarch.settings import Settings
 

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
+from refarch.bootstrap import LOCAL_QUEUE_NAME, build_queue
 from refarch.errors import ConfigError
 from refarch.queue.local import PostgresQueue
-from refarch.queue.wiring import LOCAL_QUEUE_NAME, make_queue
 from refarch.settings import Settings
 
 
@@ -48,7 +48,7 @@ def test_the_local_queue_uses_the_given_database_and_the_settings() -> None:
     settings = Settings.from_env(
         {"REFARCH_QUEUE_MAX_RECEIVES": "7", "REFARCH_QUEUE_VISIBILITY_TIMEOUT": "45"}
     )
-    q = make_queue(settings, conninfo="host=/nowhere dbname=refarch")
+    q = build_queue(settings, conninfo="host=/nowhere dbname=refarch")
     try:
         assert isinstance(q, PostgresQueue)  # built lazily: no connection yet
         assert (q.name, q.max_receives, q.visibility_timeout) == (LOCAL_QUEUE_NAME, 7, 45.0)
@@ -57,21 +57,21 @@ def test_the_local_queue_uses_the_given_database_and_the_settings() -> None:
 
 
 def test_the_local_queue_falls_back_to_database_url() -> None:
-    q = make_queue(Settings.from_env({"DATABASE_URL": "postgresql://db.example/refarch"}))
+    q = build_queue(Settings.from_env({"DATABASE_URL": "postgresql://db.example/refarch"}))
     assert isinstance(q, PostgresQueue)
     q.close()
 
 
 def test_the_local_queue_needs_a_database() -> None:
     with pytest.raises(ConfigError, match="needs a database"):
-        make_queue(Settings.from_env({}))
+        build_queue(Settings.from_env({}))
 
 
 def test_sqs_needs_both_queue_urls() -> None:
     with pytest.raises(ConfigError, match="REFARCH_SQS_QUEUE_URL and REFARCH_SQS_DLQ_URL"):
-        make_queue(Settings.from_env({"REFARCH_QUEUE": "sqs"}))
+        build_queue(Settings.from_env({"REFARCH_QUEUE": "sqs"}))
     with pytest.raises(ConfigError, match="needs REFARCH_SQS_DLQ_URL$"):
-        make_queue(Settings.from_env({"REFARCH_QUEUE": "sqs", "REFARCH_SQS_QUEUE_URL": "u"}))
+        build_queue(Settings.from_env({"REFARCH_QUEUE": "sqs", "REFARCH_SQS_QUEUE_URL": "u"}))
 
 
 @pytest.mark.parametrize(
@@ -83,4 +83,4 @@ def test_sqs_needs_both_queue_urls() -> None:
 )
 def test_limits_beyond_sqs_are_config_errors(changes: dict[str, int], match: str) -> None:
     with pytest.raises(ConfigError, match=match):
-        make_queue(Settings.from_env({}).with_(**changes), conninfo="dbname=x")
+        build_queue(Settings.from_env({}).with_(**changes), conninfo="dbname=x")

@@ -10,8 +10,9 @@ import pytest
 from pinecone import Pinecone, ServerlessSpec
 from pinecone.errors.exceptions import UnauthorizedError
 
+from refarch.bootstrap import make_index, pinecone_client
 from refarch.errors import IndexServiceError
-from refarch.index.client import ensure_index, pinecone_client
+from refarch.index.client import ensure_index
 from refarch.index.process import (
     find_free_port,
     local_index_session,
@@ -51,11 +52,11 @@ def test_configured_api_key_is_required(tmp_path: Path) -> None:
         with pytest.raises(UnauthorizedError):
             Pinecone(api_key="wrong", host=server.url).list_indexes()
         client = pinecone_client(settings)  # sends the configured key
-        index = ensure_index(client, settings, name="keyed", dimension=4)
+        index = ensure_index(client, "keyed", dimension=4, metric="cosine", region=settings.aws_region)
         index.upsert(vectors=[("a", [1.0, 0.0, 0.0, 0.0])])
         assert index.describe_index_stats().total_vector_count == 1
         with pytest.raises(IndexServiceError) as caught:
-            ensure_index(client, settings, name="keyed", dimension=8)
+            ensure_index(client, "keyed", dimension=8, metric="cosine", region=settings.aws_region)
         assert "exists with dimension 4" in str(caught.value)
 
 
@@ -93,7 +94,6 @@ def test_local_index_session_starts_a_server_only_when_none_runs(tmp_path: Path)
 
 def test_unreachable_local_server_is_a_clear_error(tmp_path: Path) -> None:
     settings = _settings(tmp_path)
-    client = pinecone_client(settings)
     with pytest.raises(IndexServiceError) as caught:
-        ensure_index(client, settings)
+        make_index(settings)
     assert "start one with `refarch index-server`" in str(caught.value)

@@ -9,12 +9,9 @@ from typing import Any
 import psycopg
 import pytest
 
-from refarch.bootstrap import with_user
-from refarch.embeddings import product_text
-from refarch.index.client import open_vector_index, pinecone_client
+from refarch.bootstrap import make_index, make_indexer, pinecone_client, with_user
 from refarch.index.process import find_free_port, start_index_server
 from refarch.pipeline.changes import ProductChange
-from refarch.pipeline.indexer import IndexerWorker
 from refarch.queue.local import PostgresQueue
 from refarch.settings import Settings
 
@@ -59,7 +56,7 @@ def vector_index(index_settings: Settings) -> Iterator[Any]:
     """A fresh, empty index on the session's server, deleted after the test."""
     name = f"t-{uuid.uuid4().hex[:12]}"
     settings = index_settings.with_(index_name=name)
-    index = open_vector_index(settings)
+    index = make_index(settings)
     try:
         yield index
     finally:
@@ -78,7 +75,7 @@ def embedder() -> Any:
 def pipeline(pipeline_db: str, relay_url: str, indexer_url: str, vector_index: Any, embedder: Any) -> Iterator[Pipeline]:
     """Relay and indexer steps over a fresh database and index (max 3 receives, 30 s timeout)."""
     built = Pipeline(pipeline_db, relay_url, indexer_url, vector_index, embedder,
-                     max_receives=3, visibility_timeout=30.0)
+                     max_receives=3, visibility_timeout=30)
     try:
         yield built
     finally:
@@ -94,9 +91,10 @@ class PipelineParts:
 
     def second_worker(self) -> Any:
         side = PostgresQueue(self.owner_url, name="side", max_receives=3, visibility_timeout=30)
-        worker = IndexerWorker(side, self.index, self.embedder,
-                               lambda: psycopg.connect(self.indexer_url, autocommit=True),
-                               text_of=product_text, batch_size=8, visibility_timeout=30)
+        settings = Settings.from_env({}).with_(queue_max_receives=3, queue_visibility_timeout=30,
+                                               indexer_batch_size=8)
+        worker = make_indexer(settings, queue=side, index=self.index, embedder=self.embedder,
+                              connect=lambda: psycopg.connect(self.indexer_url, autocommit=True))
         self._closers += [side.close, worker.close]
 
         class Second:

@@ -11,11 +11,13 @@ from typing import Any
 
 import psycopg
 
+from refarch.bootstrap import make_indexer
 from refarch.embeddings import product_text
-from refarch.pipeline.indexer import IndexerStepResult, IndexerWorker, content_hash
+from refarch.pipeline.indexer import IndexerStepResult, content_hash
 from refarch.pipeline.reconcile import index_entries
 from refarch.pipeline.relay import drain
 from refarch.queue.local import PostgresQueue
+from refarch.settings import Settings
 
 
 class CountingEmbedder:
@@ -37,7 +39,7 @@ class Pipeline:
     """Owner, relay and indexer connections to one database, with one index."""
 
     def __init__(self, owner_url: str, relay_url: str, indexer_url: str, index: Any, embedder: Any,
-                 *, max_receives: int = 3, visibility_timeout: float = 30.0, batch_size: int = 32) -> None:
+                 *, max_receives: int = 3, visibility_timeout: int = 30, batch_size: int = 32) -> None:
         self.owner_url = owner_url
         self.index = index
         self.embedder = CountingEmbedder(embedder)
@@ -48,11 +50,13 @@ class Pipeline:
                                            visibility_timeout=visibility_timeout)
         self.owner_queue = PostgresQueue(owner_url, max_receives=max_receives,
                                          visibility_timeout=visibility_timeout)
-        self.worker = IndexerWorker(
-            self.indexer_queue, index, self.embedder,
-            lambda: psycopg.connect(indexer_url, autocommit=True),
-            text_of=product_text, batch_size=batch_size,
-            visibility_timeout=visibility_timeout, max_receives=max_receives,
+        settings = Settings.from_env({}).with_(
+            queue_max_receives=max_receives, queue_visibility_timeout=visibility_timeout,
+            indexer_batch_size=batch_size,
+        )
+        self.worker = make_indexer(
+            settings, queue=self.indexer_queue, index=index, embedder=self.embedder,
+            connect=lambda: psycopg.connect(indexer_url, autocommit=True),
         )
 
     # -- database -------------------------------------------------------------------------

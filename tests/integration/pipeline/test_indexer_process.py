@@ -12,8 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from refarch.bootstrap import with_user
-from refarch.index.client import open_vector_index, pinecone_client
+from refarch.bootstrap import make_index, pinecone_client, with_user
 from refarch.queue.local import PostgresQueue
 
 from .harness import Pipeline
@@ -36,7 +35,7 @@ def _env(pipeline_db: str, index_settings, name: str, home: Path) -> dict[str, s
 def named_index(index_settings):
     name = f"p-{uuid.uuid4().hex[:12]}"
     settings = index_settings.with_(index_name=name)
-    index = open_vector_index(settings)
+    index = make_index(settings)
     yield name, index
     pinecone_client(settings).delete_index(name)
 

@@ -3,7 +3,7 @@
 :class:`VectorIndex` is what the sync pipeline, search and reconcile depend on. Its one adapter,
 :class:`PineconeVectorIndex`, drives a ``pinecone.Index`` from the real Pinecone SDK, so it
 works unchanged against Pinecone's cloud and against the local server
-(:func:`refarch.index.client.open_vector_index` builds it from settings). The adapter splits
+(:func:`refarch.bootstrap.make_index` builds it from settings). The adapter splits
 writes to respect Pinecone's request limits (1,000 records and 2 MB per upsert, 1,000 ids per
 fetch or delete) and turns SDK errors into :class:`~refarch.errors.IndexServiceError`.
 """

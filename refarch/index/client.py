@@ -81,7 +81,7 @@ def ensure_index(
                 name=name, dimension=dimension, metric=metric,
                 spec=ServerlessSpec(cloud="aws", region=settings.aws_region),
             )
-        return client.Index(name)
+        return client.index(name=name)  # the typed spelling of the SDK's client.Index(name)
     except PineconeConnectionError as exc:
         if settings.index_backend == "local":
             raise IndexServiceError(

@@ -11,10 +11,14 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from typing import Any
+from typing import TYPE_CHECKING
 
+from refarch.cli.args import Handler, Subparsers
 from refarch.errors import DeployError
 from refarch.settings import Settings
+
+if TYPE_CHECKING:
+    from refarch.deploy.driver import Deployer, OperationResult
 
 
 def _settings_pairs(pairs: list[str] | None) -> dict[str, str]:
@@ -61,14 +65,14 @@ def _plan(args: argparse.Namespace, settings: Settings) -> int:
     return 1 if violations else 0
 
 
-def _deployer(args: argparse.Namespace, settings: Settings) -> Any:
+def _deployer(args: argparse.Namespace, settings: Settings) -> Deployer:
     from refarch.deploy.driver import Deployer
 
     return Deployer(settings, stack=args.stack, overrides=_settings_pairs(getattr(args, "set", None)),
                     write=lambda line: print(line, flush=True))
 
 
-def _print_result(result: Any) -> None:
+def _print_result(result: OperationResult) -> None:
     changes = ", ".join(f"{op} {n}" for op, n in sorted(result.changes.items())) or "no changes"
     print(f"{result.operation}: {changes} in {result.seconds:.0f} s")
     for name, value in result.outputs.items():
@@ -116,7 +120,7 @@ def _outputs(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
-def register(subparsers: Any) -> None:
+def register(subparsers: Subparsers) -> None:
     """Add the ``deploy`` sub-command and its verbs."""
     parser = subparsers.add_parser(
         "deploy",
@@ -130,7 +134,9 @@ def register(subparsers: Any) -> None:
     )
     verbs = parser.add_subparsers(dest="verb", metavar="VERB", required=True)
 
-    def verb(name: str, help_text: str, func: Any, stack_settings: bool = True) -> argparse.ArgumentParser:
+    def verb(
+        name: str, help_text: str, func: Handler, stack_settings: bool = True
+    ) -> argparse.ArgumentParser:
         sub = verbs.add_parser(name, help=help_text, description=help_text)
         sub.add_argument("--stack", help="Pulumi stack name (default: REFARCH_STACK, dev)")
         if stack_settings:

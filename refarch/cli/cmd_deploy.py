@@ -33,15 +33,17 @@ def _settings_pairs(pairs: list[str] | None) -> dict[str, str]:
 
 def _plan(args: argparse.Namespace, settings: Settings) -> int:
     from refarch.deploy import rules
+    from refarch.deploy.diagram import mermaid
     from refarch.deploy.plan import build_plan
     from refarch.deploy.program import stack_config
 
     config = stack_config(settings, args.stack, overrides=_settings_pairs(args.set))
     plan = build_plan(config)
     violations = rules.check(plan)
+    diagram = mermaid(plan)
     if args.json:
         payload = plan.to_dict()
-        payload["mermaid"] = plan.mermaid()
+        payload["mermaid"] = diagram
         payload["rules"] = {"checked": len(rules.RULES),
                             "violations": [str(v) for v in violations]}
         print(json.dumps(payload, indent=2, default=str))
@@ -49,7 +51,7 @@ def _plan(args: argparse.Namespace, settings: Settings) -> int:
         print(plan.tree())
         print()
         print("```mermaid")
-        print(plan.mermaid())
+        print(diagram)
         print("```")
         print()
         print("outputs (placeholder values until `refarch deploy up`):")
@@ -61,7 +63,7 @@ def _plan(args: argparse.Namespace, settings: Settings) -> int:
             print(f"  - {violation}")
     if args.mermaid:
         with open(args.mermaid, "w", encoding="utf-8") as out:
-            out.write(plan.mermaid() + "\n")
+            out.write(diagram + "\n")
     return 1 if violations else 0
 
 

@@ -1,6 +1,7 @@
 # The two commands a new user types: `make demo` and `make test`.
 # Both set everything up first: system packages (when run as root and missing), a local
-# virtualenv in .venv, and refarch with its pinned dependencies.
+# virtualenv in .venv, and refarch with its pinned dependencies. `make test` lints first
+# (`make lint`: ruff and mypy, configured in pyproject.toml), so a finding fails the run.
 
 SHELL := /bin/bash
 PYTHON ?= python3
@@ -8,7 +9,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.refarch-installed
 
-.PHONY: setup system-deps demo test bench strip-notebooks clean
+.PHONY: setup system-deps demo lint test bench strip-notebooks clean
 
 setup: system-deps $(STAMP)
 
@@ -24,7 +25,11 @@ $(STAMP): pyproject.toml
 demo: setup
 	$(BIN)/refarch demo
 
-test: setup
+lint: setup
+	$(BIN)/ruff check .
+	$(BIN)/mypy
+
+test: setup lint
 	$(BIN)/python -m pytest
 
 bench: setup
@@ -34,4 +39,4 @@ strip-notebooks: setup
 	$(BIN)/nbstripout notebooks/*.ipynb
 
 clean:
-	rm -rf $(VENV) .pytest_cache test-output
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache test-output

@@ -269,7 +269,7 @@ def _open_in_editor(product_id: int) -> None:
     st.session_state.pop("edit_errors", None)
     try:
         product = services().get_product(product_id)
-    except Exception as exc:
+    except Exception as exc:  # noqa: BLE001 - _callback_error shows it (and logs a bug)
         _callback_error("edit", "load the product", exc)
         _close_editor()
         return
@@ -300,7 +300,7 @@ def _save_edit() -> None:
     except FieldValidationError as exc:
         st.session_state["edit_errors"] = {exc.field: str(exc)}
         return
-    except Exception as exc:
+    except Exception as exc:  # noqa: BLE001 - _callback_error shows it (and logs a bug)
         _callback_error("edit", "save the product", exc)
         return
     st.session_state.pop("edit_errors", None)
@@ -318,7 +318,7 @@ def _delete() -> None:
         product = services().delete_product(
             product_id, expected_version=st.session_state["edit_version"]
         )
-    except Exception as exc:
+    except Exception as exc:  # noqa: BLE001 - _callback_error shows it (and logs a bug)
         _callback_error("edit", "delete the product", exc)
         return
     _track(product.id, f"{product.name} ({product.sku})", "deleted")
@@ -384,7 +384,7 @@ def _add() -> None:
     except FieldValidationError as exc:
         st.session_state["add_errors"] = {exc.field: str(exc)}
         return
-    except Exception as exc:
+    except Exception as exc:  # noqa: BLE001 - _callback_error shows it (and logs a bug)
         _callback_error("add", "add the product", exc)
         return
     st.session_state.pop("add_errors", None)
@@ -425,7 +425,7 @@ def add_form() -> None:
 def _redrive() -> None:
     try:
         moved = services().redrive()
-    except Exception as exc:
+    except Exception as exc:  # noqa: BLE001 - _callback_error shows it (and logs a bug)
         _callback_error("status", "redrive the dead-letter queue", exc)
         return
     st.session_state["status_message"] = (
@@ -448,45 +448,43 @@ def status_panel() -> None:
     if report is None:
         return
     _show_message("status")
-    reconcile = report.get("last_reconcile")
+    reconcile = report.last_reconcile
     first = st.columns(4)
-    first[0].metric("Products", _count(report.get("products")))
-    first[1].metric("Outbox pending", _count(report.get("outbox_pending")))
-    first[2].metric("Queue depth", _count(report.get("queue_visible")),
+    first[0].metric("Products", _count(report.products))
+    first[1].metric("Outbox pending", _count(report.outbox_pending))
+    first[2].metric("Queue depth", _count(report.queue_visible),
                     help="Messages waiting for an indexer")
-    first[3].metric("In flight", _count(report.get("queue_in_flight")),
+    first[3].metric("In flight", _count(report.queue_in_flight),
                     help="Messages an indexer is working on")
     second = st.columns(4)
-    second[0].metric("Dead letters", _count(report.get("dead_letters")))
-    second[1].metric("Index vectors", _count(report.get("index_vectors")))
+    second[0].metric("Dead letters", _count(report.dead_letters))
+    second[1].metric("Index vectors", _count(report.index_vectors))
     second[2].metric(
-        "Last reconcile drift", _count(reconcile["drift"]) if reconcile else "never run",
-        help=(f"At {reconcile['at']}: missing {reconcile['missing']}, stale {reconcile['stale']}, "
-              f"orphaned {reconcile['orphaned']}, repaired {reconcile['repaired']}")
+        "Last reconcile drift", _count(reconcile.drift) if reconcile else "never run",
+        help=(f"At {reconcile.at}: missing {reconcile.missing}, stale {reconcile.stale}, "
+              f"orphaned {reconcile.orphaned}, repaired {reconcile.repaired}")
         if reconcile else "Reconcile compares Postgres with the index; `refarch up` runs it "
         "periodically, `refarch reconcile` on demand.",
     )
-    second[3].metric("Freshness lag", _seconds(report.get("freshness_lag_seconds")),
+    second[3].metric("Freshness lag", _seconds(report.freshness_lag_seconds),
                      help="Age of the oldest change not yet searchable (0 when in sync)")
-    for part, error in (report.get("errors") or {}).items():
+    for part, error in report.errors.items():
         st.warning(f"{part}: {error}")
 
     st.markdown("**Services**")
-    processes = report.get("processes") or []
-    stack = report.get("stack") or {}
-    if processes:
+    if report.processes:
         table("health_table", pd.DataFrame([{
-            "Service": p["name"],
-            "Health": "up" if p["healthy"] else (p.get("state") or "down"),
-            "PID": p.get("pid"),
-            "Restarts": p.get("restarts", 0),
-        } for p in processes]))
+            "Service": p.name,
+            "Health": "up" if p.healthy else (p.state or "down"),
+            "PID": p.pid,
+            "Restarts": p.restarts,
+        } for p in report.processes]))
     else:
-        st.caption(f"No supervised services (stack: {stack.get('phase', 'unknown')}); "
+        st.caption(f"No supervised services (stack: {report.stack.phase or 'unknown'}); "
                    "`refarch up` runs the relay, the indexers and this app.")
 
     st.markdown("**Dead-letter queue**")
-    if not report.get("dead_letters"):
+    if not report.dead_letters:
         st.caption("Empty: no message has failed for good.")
         return
     letters = attempt(lambda: svc.dead_letters(20), "list the dead letters") or []

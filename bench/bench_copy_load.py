@@ -62,7 +62,7 @@ def _backend_cpu(conn: psycopg.Connection) -> float:
 
 
 def _load() -> str:
-    return "load average %.1f" % os.getloadavg()[0]
+    return f"load average {os.getloadavg()[0]:.1f}"
 
 
 def _peak_rss_mb() -> float:

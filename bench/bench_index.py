@@ -117,7 +117,7 @@ def exact_top(vectors: np.ndarray, queries: np.ndarray, allowed: np.ndarray | No
         top = np.argpartition(-merged_scores, k - 1, axis=1)[:, :k]
         best_scores = np.take_along_axis(merged_scores, top, axis=1)
         best_ids = np.take_along_axis(merged_ids, top, axis=1)
-    return [set(row[np.isfinite(s)].tolist()) for row, s in zip(best_ids, best_scores)]
+    return [set(row[np.isfinite(s)].tolist()) for row, s in zip(best_ids, best_scores, strict=True)]
 
 
 def rss_mb(pid: int) -> tuple[float, float]:
@@ -134,7 +134,9 @@ def pending(url: str) -> int:
     return sum(index["pending"] for index in status["indexes"].values())
 
 
-def timed_queries(index, queries: np.ndarray, filters: list[dict] | None) -> tuple[list[float], list[set[int]]]:
+def timed_queries(
+    index, queries: np.ndarray, filters: list[dict] | None
+) -> tuple[list[float], list[set[int]]]:
     latencies, found = [], []
     for i, query in enumerate(queries):
         vector = query.tolist()
@@ -147,7 +149,7 @@ def timed_queries(index, queries: np.ndarray, filters: list[dict] | None) -> tup
 
 
 def recall(found: list[set[int]], exact: list[set[int]]) -> float:
-    return float(np.mean([len(f & e) / max(1, len(e)) for f, e in zip(found, exact)]))
+    return float(np.mean([len(f & e) / max(1, len(e)) for f, e in zip(found, exact, strict=True)]))
 
 
 def ms(latencies: list[float], q: float) -> float:

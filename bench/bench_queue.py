@@ -140,10 +140,10 @@ def main() -> None:
             name = f"bench{uuid.uuid4().hex[:8]}"
             with PostgresQueue(url, name=name) as q:
                 batches = _messages(count, name)
-                send_rate = _rate(count, lambda: [q.send_batch(b) for b in batches])
+                send_rate = _rate(count, lambda batches=batches: [q.send_batch(b) for b in batches])
             received = 0
 
-            def consume() -> None:
+            def consume(name: str = name, workers: int = workers) -> None:
                 nonlocal received
                 received = _consume(url, name, workers)
 

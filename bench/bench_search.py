@@ -126,8 +126,9 @@ def main() -> None:
         started = time.perf_counter()
         matrix = embedder.encode([embedding_input(product_text(r.as_mapping())) for r in rows.values()],
                                  progress=True)
-        print(format_event("embedded", products=len(rows), seconds=round(time.perf_counter() - started, 1)))
-        vectors = dict(zip(rows, matrix))
+        print(format_event("embedded", products=len(rows),
+                           seconds=round(time.perf_counter() - started, 1)))
+        vectors = dict(zip(rows, matrix, strict=True))
         _upsert(index, rows, vectors)
 
         # Quality at the small size: the full stack against exact search, same vectors.
@@ -143,7 +144,8 @@ def main() -> None:
                 scores_stack.append(_ndcg([h.sku for h in hits], ptype, category, labels, ideal))
                 q = embedder.encode_query(query)
                 top = np.argsort(-(matrix @ q))[:10]
-                scores_exact.append(_ndcg([rows[id_list[i]].sku for i in top], ptype, category, labels, ideal))
+                scores_exact.append(
+                    _ndcg([rows[id_list[i]].sku for i in top], ptype, category, labels, ideal))
         print(format_event("search_quality", products=len(rows), queries=len(queries),
                            ndcg_at_10=round(statistics.mean(scores_stack), 4),
                            exact_search_ndcg_at_10=round(statistics.mean(scores_exact), 4)))
@@ -157,7 +159,8 @@ def main() -> None:
         with box.connect() as conn:
             load_products(conn, products[args.small :], progress=False)
             conn.execute("DELETE FROM outbox")
-            more = [r[0] for r in conn.execute("SELECT id FROM products WHERE id > %s ORDER BY id", (max(ids),))]
+            more = [r[0] for r in conn.execute("SELECT id FROM products WHERE id > %s ORDER BY id",
+                                               (max(ids),))]
         started = time.perf_counter()
         for start in range(0, len(more), 5_000):
             with box.connect() as conn:

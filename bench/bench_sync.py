@@ -83,7 +83,8 @@ def _warm_up(box, index) -> None:
     with box.connect() as conn:
         rows = conn.execute("SELECT id, search_version FROM products ORDER BY id LIMIT 40").fetchall()
     run = f"warm{time.monotonic_ns()}"  # a fresh token: the queue deduplicates repeated ids
-    publish(box.queue("relay"), [ProductChange(pid, v, "upsert", source="repair", run=run) for pid, v in rows])
+    publish(box.queue("relay"),
+            [ProductChange(pid, v, "upsert", source="repair", run=run) for pid, v in rows])
     _wait_for_count(index, len(rows), 300)
     time.sleep(1.0)
     index.delete(list(index.list_ids()))
@@ -122,7 +123,8 @@ def freshness(box, index, edits: int) -> list[float]:
             ids = [r[0] for r in conn.execute("SELECT id FROM products ORDER BY random() LIMIT %s", (edits,))]
             for i, pid in enumerate(ids):
                 version = conn.execute(
-                    "UPDATE products SET description = description || %s WHERE id = %s RETURNING search_version",
+                    "UPDATE products SET description = description || %s WHERE id = %s "
+                    "RETURNING search_version",
                     (f" Edition {i}.", pid),
                 ).fetchone()[0]
                 committed = time.perf_counter()

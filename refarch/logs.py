@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 import sys
-from typing import Any
+from typing import Any, TextIO
 
 
 def _format_value(value: Any) -> str:
@@ -35,7 +35,7 @@ def event(logger: logging.Logger, name: str, level: int = logging.INFO, **fields
         logger.log(level, format_event(name, **fields))
 
 
-class _CurrentStderrHandler(logging.StreamHandler):  # type: ignore[type-arg]
+class _CurrentStderrHandler(logging.StreamHandler[TextIO]):
     """Writes to whatever ``sys.stderr`` is at the time of each record, not at set-up.
 
     (pytest's capture and notebooks swap ``sys.stderr``; a handler bound to the old one would
@@ -45,16 +45,16 @@ class _CurrentStderrHandler(logging.StreamHandler):  # type: ignore[type-arg]
     def __init__(self) -> None:
         super().__init__(sys.stderr)
 
-    @property  # type: ignore[override]
-    def stream(self) -> Any:
+    @property
+    def stream(self) -> TextIO:
         return sys.stderr
 
     @stream.setter
-    def stream(self, value: Any) -> None:  # the base class assigns it; always use sys.stderr
+    def stream(self, value: TextIO) -> None:  # the base class assigns it; always use sys.stderr
         pass
 
 
-def configure(level: str = "INFO", stream: Any = None) -> None:
+def configure(level: str = "INFO", stream: TextIO | None = None) -> None:
     """Send refarch's logs to ``stream`` (default: the current stderr) as key=value lines."""
     handler = logging.StreamHandler(stream) if stream is not None else _CurrentStderrHandler()
     handler.setFormatter(

@@ -1,12 +1,24 @@
-"""Sub-commands of the ``refarch`` CLI, one module each with a ``register(subparsers)``."""
+"""What the sub-command modules share: argument types and the types of ``register(subparsers)``.
+
+Each sub-command of the ``refarch`` CLI is one ``cmd_*`` module with a ``register(subparsers)``.
+"""
 
 from __future__ import annotations
 
 import argparse
 import json
-from typing import Any
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, TypeAlias
 
 from refarch.errors import InputError
+
+if TYPE_CHECKING:
+    from refarch.settings import Settings
+
+#: What ``register(subparsers)`` receives: the result of ``ArgumentParser.add_subparsers()``.
+Subparsers: TypeAlias = "argparse._SubParsersAction[argparse.ArgumentParser]"
+#: A sub-command's function: the parsed arguments and the settings in, the exit code out.
+Handler: TypeAlias = "Callable[[argparse.Namespace, Settings], int]"
 
 
 def positive_int(text: str) -> int:

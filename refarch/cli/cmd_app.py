@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import argparse
-from typing import Any
 
+from refarch.cli.args import Subparsers
 from refarch.settings import Settings
 from refarch.webapp.runner import app_url, exec_app
 
@@ -17,7 +17,7 @@ def _run(args: argparse.Namespace, settings: Settings) -> int:
     return 0  # pragma: no cover - exec_app does not return
 
 
-def register(subparsers: Any) -> None:
+def register(subparsers: Subparsers) -> None:
     """Add the ``app`` sub-command."""
     parser = subparsers.add_parser(
         "app",

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
+from refarch.cli.args import Subparsers
 from refarch.db.connect import connect, ensure_database, redact_url
 from refarch.db.migrations import migrate
 from refarch.db.server import LocalPostgres
@@ -81,7 +82,7 @@ def _migrate(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
-def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+def register(subparsers: Subparsers) -> None:
     """Add ``refarch db`` and its actions."""
     parser = subparsers.add_parser(
         "db",

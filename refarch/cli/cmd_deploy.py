@@ -11,10 +11,14 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from typing import Any
+from typing import TYPE_CHECKING
 
+from refarch.cli.args import Handler, Subparsers
 from refarch.errors import DeployError
 from refarch.settings import Settings
+
+if TYPE_CHECKING:
+    from refarch.deploy.driver import Deployer, OperationResult
 
 
 def _settings_pairs(pairs: list[str] | None) -> dict[str, str]:
@@ -29,15 +33,17 @@ def _settings_pairs(pairs: list[str] | None) -> dict[str, str]:
 
 def _plan(args: argparse.Namespace, settings: Settings) -> int:
     from refarch.deploy import rules
+    from refarch.deploy.diagram import mermaid
     from refarch.deploy.plan import build_plan
     from refarch.deploy.program import stack_config
 
     config = stack_config(settings, args.stack, overrides=_settings_pairs(args.set))
     plan = build_plan(config)
     violations = rules.check(plan)
+    diagram = mermaid(plan)
     if args.json:
         payload = plan.to_dict()
-        payload["mermaid"] = plan.mermaid()
+        payload["mermaid"] = diagram
         payload["rules"] = {"checked": len(rules.RULES),
                             "violations": [str(v) for v in violations]}
         print(json.dumps(payload, indent=2, default=str))
@@ -45,7 +51,7 @@ def _plan(args: argparse.Namespace, settings: Settings) -> int:
         print(plan.tree())
         print()
         print("```mermaid")
-        print(plan.mermaid())
+        print(diagram)
         print("```")
         print()
         print("outputs (placeholder values until `refarch deploy up`):")
@@ -57,18 +63,18 @@ def _plan(args: argparse.Namespace, settings: Settings) -> int:
             print(f"  - {violation}")
     if args.mermaid:
         with open(args.mermaid, "w", encoding="utf-8") as out:
-            out.write(plan.mermaid() + "\n")
+            out.write(diagram + "\n")
     return 1 if violations else 0
 
 
-def _deployer(args: argparse.Namespace, settings: Settings) -> Any:
+def _deployer(args: argparse.Namespace, settings: Settings) -> Deployer:
     from refarch.deploy.driver import Deployer
 
     return Deployer(settings, stack=args.stack, overrides=_settings_pairs(getattr(args, "set", None)),
                     write=lambda line: print(line, flush=True))
 
 
-def _print_result(result: Any) -> None:
+def _print_result(result: OperationResult) -> None:
     changes = ", ".join(f"{op} {n}" for op, n in sorted(result.changes.items())) or "no changes"
     print(f"{result.operation}: {changes} in {result.seconds:.0f} s")
     for name, value in result.outputs.items():
@@ -116,7 +122,7 @@ def _outputs(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
-def register(subparsers: Any) -> None:
+def register(subparsers: Subparsers) -> None:
     """Add the ``deploy`` sub-command and its verbs."""
     parser = subparsers.add_parser(
         "deploy",
@@ -130,7 +136,9 @@ def register(subparsers: Any) -> None:
     )
     verbs = parser.add_subparsers(dest="verb", metavar="VERB", required=True)
 
-    def verb(name: str, help_text: str, func: Any, stack_settings: bool = True) -> argparse.ArgumentParser:
+    def verb(
+        name: str, help_text: str, func: Handler, stack_settings: bool = True
+    ) -> argparse.ArgumentParser:
         sub = verbs.add_parser(name, help=help_text, description=help_text)
         sub.add_argument("--stack", help="Pulumi stack name (default: REFARCH_STACK, dev)")
         if stack_settings:

@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import argparse
 import sys
+from collections.abc import Iterable
 
 from refarch.catalog import generate_products, read_catalog_csv
+from refarch.cli.args import Subparsers
 from refarch.cli.args import positive_int as _positive
 from refarch.db.connect import connect, ensure_database, redact_url
 from refarch.db.load import load_products
 from refarch.db.migrations import migrate
+from refarch.domain.product import Product
 from refarch.errors import InputError
 from refarch.settings import Settings
 
@@ -19,15 +22,16 @@ SOME_REJECTED = 1
 
 def _load(args: argparse.Namespace, settings: Settings) -> int:
     rejected_lines: list[str] = []
+    products: Iterable[Product]
     if args.csv is not None:
         read = read_catalog_csv(args.csv)  # an unreadable file fails here, before any write
         products = read.products
-        total: int | None = len(products)
+        total: int | None = len(read.products)
         rejected_lines = [f"line {e.line}: {e.reason}" for e in read.errors]
-        source = f"{args.csv} ({len(products)} valid rows, {len(read.errors)} rejected)"
+        source = f"{args.csv} ({len(read.products)} valid rows, {len(read.errors)} rejected)"
     else:
         try:
-            products = generate_products(args.generate, seed=args.seed)  # type: ignore[assignment]
+            products = generate_products(args.generate, seed=args.seed)
         except ValueError as exc:
             raise InputError(f"--generate {args.generate}: {exc}") from None
         total = args.generate
@@ -54,7 +58,7 @@ def _load(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
-def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+def register(subparsers: Subparsers) -> None:
     """Add ``refarch load``."""
     parser = subparsers.add_parser(
         "load",

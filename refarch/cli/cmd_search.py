@@ -6,7 +6,7 @@ import argparse
 import json
 from typing import Any
 
-from refarch.cli.args import filter_json
+from refarch.cli.args import Subparsers, filter_json
 from refarch.settings import Settings
 
 
@@ -72,7 +72,7 @@ def _search(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
-def register(subparsers: Any) -> None:
+def register(subparsers: Subparsers) -> None:
     """Add ``search``."""
     p = subparsers.add_parser(
         "search", help="semantic search over the products (results read from Postgres)",

@@ -6,10 +6,15 @@ import argparse
 import json
 import sys
 import threading
-from typing import Any
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
-from refarch.cli.args import positive_int
+from refarch.cli.args import Subparsers, positive_int
 from refarch.settings import Settings
+
+if TYPE_CHECKING:
+    from refarch.local.stack import LocalStack
+    from refarch.search import SearchHit
 
 #: The example query ``refarch demo`` answers.
 DEMO_QUERY = "keep my coffee hot on the commute"
@@ -30,15 +35,15 @@ def _up_argv(args: argparse.Namespace) -> list[str]:
     return argv
 
 
-def _print_ready(stack: Any) -> None:
+def _print_ready(stack: LocalStack) -> None:
     from refarch.local.status import collect_status
 
     report = collect_status(stack.settings)
-    print(f"refarch up: ready: {report['products']} products, {report['index_vectors']} vectors", flush=True)
-    print(f"  database_url: {report['database_url']}")
-    print(f"  index_host:   {report['index_host']}")
-    if report.get("app_url"):
-        print(f"  app:          {report['app_url']}")
+    print(f"refarch up: ready: {report.products} products, {report.index_vectors} vectors", flush=True)
+    print(f"  database_url: {report.database_url}")
+    print(f"  index_host:   {report.index_host}")
+    if report.app_url:
+        print(f"  app:          {report.app_url}")
     print(f"  logs:         {stack.paths.logs}")
     print("Ctrl-C stops everything.", flush=True)
 
@@ -82,18 +87,19 @@ def _status(args: argparse.Namespace, settings: Settings) -> int:
 
     report = collect_status(settings)
     if args.json:
-        print(json.dumps(report, indent=2, default=str))
+        print(json.dumps(report.to_json(), indent=2, default=str))
     else:
         print(format_status(report))
     return 0
 
 
-def _demo_ready(stack: Any) -> None:
+def _demo_ready(stack: LocalStack) -> None:
     from refarch.bootstrap import make_embedder, make_index
     from refarch.db.connect import connect
     from refarch.search import search
 
     _print_ready(stack)
+    assert stack.admin_url is not None  # set once the stack is ready
     index = make_index(stack.settings)
     try:
         with connect(stack.admin_url, autocommit=True) as conn:
@@ -107,7 +113,7 @@ def _demo_ready(stack: Any) -> None:
           flush=True)
 
 
-def format_hits(hits: Any) -> str:
+def format_hits(hits: Sequence[SearchHit]) -> str:
     """Ranked results as a small table."""
     if not hits:
         return "(no results)"
@@ -137,7 +143,7 @@ def _add_up_arguments(parser: argparse.ArgumentParser) -> None:
     parser.set_defaults(on_ready=None)
 
 
-def register(subparsers: Any) -> None:
+def register(subparsers: Subparsers) -> None:
     """Add ``up``, ``down``, ``status`` and ``demo``."""
     p = subparsers.add_parser(
         "up", help="start and supervise the whole local stack",

@@ -8,13 +8,15 @@ create tables; run :func:`refarch.db.migrations.migrate` for that.
 from __future__ import annotations
 
 import re
-from typing import Any
+from typing import Any, LiteralString, TypeVar
 
 import psycopg
 
 from refarch.db.server import LocalPostgres
 from refarch.errors import DatabaseError
 from refarch.settings import Settings
+
+_T = TypeVar("_T")
 
 
 def ensure_database(settings: Settings) -> str:
@@ -49,3 +51,16 @@ def connect(url: str, *, autocommit: bool = False, **kwargs: Any) -> psycopg.Con
             f"cannot connect to {redact_url(url)}: {str(exc).strip()} "
             "(is the server running? `refarch db start` starts the local one)"
         ) from exc
+
+
+def scalar(conn: psycopg.Connection[Any], query: LiteralString, kind: type[_T]) -> _T:
+    """The one value ``query`` returns (``SELECT count(*) ...``), checked to be a ``kind``.
+
+    Raises :class:`DatabaseError` when the query returns no row or a value of another type
+    (e.g. NULL).
+    """
+    row = conn.execute(query).fetchone()
+    value = row[0] if row else None
+    if not isinstance(value, kind):
+        raise DatabaseError(f"{query!r} returned {value!r}, not a {kind.__name__}")
+    return value

@@ -9,12 +9,12 @@ arrow disappears from the diagram.
 from __future__ import annotations
 
 import re
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from refarch.deploy import topology as t
 
 if TYPE_CHECKING:
-    from refarch.deploy.plan import Plan
+    from refarch.deploy.model import Plan
 
 
 def _label(text: str) -> str:
@@ -114,9 +114,9 @@ def mermaid(plan: Plan) -> str:
                 edge(role, "queue", "send")
             if "sqs:ReceiveMessage" in on_queue:
                 edge("queue", role, "receive")
-        policy = t.redrive(queue)
-        if dlq and policy:
-            edge("queue", "dlq", f"after {int(policy.get('maxReceiveCount', 0))} receives")
+        redrive = t.redrive(queue)
+        if dlq and redrive:
+            edge("queue", "dlq", f"after {int(redrive.get('maxReceiveCount', 0))} receives")
 
     index_names = {i.plain.get("name") for i in plan.of_type(t.INDEX)}
     secret_arns = {s.outputs.get("arn") for s in secrets}
@@ -145,19 +145,19 @@ def mermaid(plan: Plan) -> str:
     for policy in plan.of_type(t.SCALING_POLICY):
         config = policy.plain.get("targetTrackingScalingPolicyConfiguration") or {}
         service_name = str(policy.plain.get("resourceId", "")).rsplit("/", 1)[-1]
-        role = next((r for r, v in views.items() if v.service.plain.get("name") == service_name),
-                    None)
-        if role is None:
+        scaled = next((r for r, v in views.items() if v.service.plain.get("name") == service_name),
+                      None)
+        if scaled is None:
             continue
         node("scaling", "Application Auto Scaling")
         metrics = (config.get("customizedMetricSpecification") or {}).get("metrics") or []
         if any("ApproximateNumberOfMessagesVisible" in str(m) for m in metrics) and queue:
             edge("queue", "scaling", "backlog metric", dashed=True)
-            edge("scaling", role, "backlog per task", dashed=True)
+            edge("scaling", scaled, "backlog per task", dashed=True)
         predefined = (config.get("predefinedMetricSpecification") or {}).get(
             "predefinedMetricType")
         if predefined:
-            edge("scaling", role, _humanize(predefined), dashed=True)
+            edge("scaling", scaled, _humanize(predefined), dashed=True)
 
     # Layout ----------------------------------------------------------------------------------
     lines = ["flowchart LR"]
@@ -167,8 +167,8 @@ def mermaid(plan: Plan) -> str:
         lines.append(f"  subgraph vpc[{_label('VPC ' + str(vpc[0].plain.get('cidrBlock')))}]")
         for tier in ("public", "private"):
             if groups[tier]:
-                count = sum(1 for v in tiers.values() if v == tier)
-                lines.append(f"    subgraph {tier}[{_label(f'{tier} subnets x{count}')}]")
+                subnets = sum(1 for v in tiers.values() if v == tier)
+                lines.append(f"    subgraph {tier}[{_label(f'{tier} subnets x{subnets}')}]")
                 lines.extend(f"      {nodes[key]}" for key in groups[tier])
                 lines.append("    end")
         lines.append("  end")
@@ -187,11 +187,11 @@ def _role_order(role: str) -> tuple[int, str]:
     return (order.index(role) if role in order else len(order), role)
 
 
-def _port(inputs: dict) -> str:
+def _port(inputs: dict[str, Any]) -> str:
     low, high = inputs.get("fromPort"), inputs.get("toPort")
     if low is None:
         return "all ports"
-    return f":{int(low)}" if low == high else f":{int(low)}-{int(high)}"
+    return f":{int(low)}" if high is None or low == high else f":{int(low)}-{int(high)}"
 
 
 def _humanize(metric_type: str) -> str:

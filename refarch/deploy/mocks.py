@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import threading
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -69,6 +70,11 @@ def unwrap(value: Any) -> Any:
     return value
 
 
+def unwrap_all(values: Mapping[str, Any]) -> dict[str, Any]:
+    """A property map (inputs, outputs) with the secret markers of its values stripped."""
+    return {key: unwrap(value) for key, value in values.items()}
+
+
 class RecordingMocks(Mocks):
     """Mocks that record registrations and return realistic outputs for refarch's resources."""
 
@@ -96,7 +102,8 @@ class RecordingMocks(Mocks):
         elif typ == "aws:lb/loadBalancer:LoadBalancer":
             out["dnsName"] = f"{physical}-{suffix}.{region}.elb.amazonaws.com"
             out["arnSuffix"] = f"app/{physical}/{suffix}"
-            out["arn"] = f"arn:aws:elasticloadbalancing:{region}:{account}:loadbalancer/app/{physical}/{suffix}"
+            out["arn"] = (f"arn:aws:elasticloadbalancing:{region}:{account}:loadbalancer/app/"
+                          f"{physical}/{suffix}")
         elif typ == "aws:lb/targetGroup:TargetGroup":
             out["arnSuffix"] = f"targetgroup/{physical}/{suffix}"
             out["arn"] = f"arn:aws:elasticloadbalancing:{region}:{account}:targetgroup/{physical}/{suffix}"
@@ -168,15 +175,15 @@ class RecordingMocks(Mocks):
         )
         return resource_id, outputs
 
-    def call(self, args: MockCallArgs) -> dict[str, Any]:  # type: ignore[override]
-        # A bare dict means "no check failures" (the monitor iterates a tuple's failures).
+    def call(self, args: MockCallArgs) -> tuple[dict[str, Any], list[tuple[str, str]] | None]:
+        # (result, check failures): the monitor iterates the failures, so "none" is [].
         if args.token == "aws:index/getAvailabilityZones:getAvailabilityZones":
             letters = "abcdef"
             return {
                 "names": [f"{self.region}{c}" for c in letters],
                 "zoneIds": [f"use1-az{i + 1}" for i in range(len(letters))],
                 "state": "available",
-            }
+            }, []
         if args.token == "aws:ecr/getAuthorizationToken:getAuthorizationToken":
             return {
                 "userName": "AWS",
@@ -184,7 +191,7 @@ class RecordingMocks(Mocks):
                 "authorizationToken": "QVdTOm1vY2s=",
                 "proxyEndpoint": f"https://{ACCOUNT_ID}.dkr.ecr.{self.region}.amazonaws.com",
                 "expiresAt": "2099-01-01T00:00:00Z",
-            }
+            }, []
         raise NotImplementedError(f"no mock for the invoke {args.token}")
 
 

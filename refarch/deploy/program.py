@@ -72,6 +72,7 @@ def stack_config(
     if settings.deploy_image_uri:
         from_settings["imageUri"] = settings.deploy_image_uri
     merged = {**(values or {}), **from_settings, **(overrides or {})}
-    return config_module.StackConfig.from_values(
+    config: StackConfig = config_module.StackConfig.from_values(
         merged.get, stack=stack or settings.deploy_stack
     )
+    return config

@@ -1,6 +1,6 @@
 """The security and wiring rules the stack must satisfy, checked on an offline plan.
 
-Each rule is a plain function from a :class:`~refarch.deploy.plan.Plan` to a list of
+Each rule is a plain function from a :class:`~refarch.deploy.model.Plan` to a list of
 violations (empty when the rule holds). A rule that finds nothing to check reports that too
 (no RDS instance at all is a violation of "RDS is private", not a pass). ``refarch deploy plan``
 prints the result; ``tests/infra`` runs every rule on the real program and, for each one, on a
@@ -24,7 +24,7 @@ from refarch.deploy.mocks import is_secret, unwrap
 from refarch.model_spec import DIMENSION, METRIC
 
 if TYPE_CHECKING:
-    from refarch.deploy.plan import Plan
+    from refarch.deploy.model import Plan
 
 POSTGRES_PORT = 5432
 #: Variable names that must never carry a plaintext value in a container's environment.
@@ -78,6 +78,12 @@ def check(plan: Plan, names: list[str] | None = None) -> list[Violation]:
 
 def _num(value: Any) -> float | None:
     return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else None
+
+
+def _metric_of(query: dict[str, Any]) -> dict[str, Any]:
+    """The metric (name, namespace, dimensions) of one metric query of a scaling policy."""
+    metric: dict[str, Any] = (query.get("metricStat") or {}).get("metric") or {}
+    return metric
 
 
 def _https(plan: Plan) -> bool:
@@ -642,16 +648,14 @@ def _indexer_scaling(plan: Plan) -> list[str]:
         metrics = (config.get("customizedMetricSpecification") or {}).get("metrics") or []
         by_id = {m.get("id"): m for m in metrics}
         returned = [m for m in metrics if m.get("returnData")]
-
-        def stat(metric_id: str) -> dict:
-            return ((by_id.get(metric_id) or {}).get("metricStat") or {}).get("metric") or {}
-
+        metric_by_id = {i: _metric_of(m) for i, m in by_id.items()}
         ok = len(returned) == 1 and returned[0].get("expression")
         expression = returned[0].get("expression", "") if ok else ""
-        backlog = [i for i, m in by_id.items()
-                   if stat(i).get("metricName") == "ApproximateNumberOfMessagesVisible"
-                   and {"name": "QueueName", "value": queue_name} in (stat(i).get("dimensions") or [])]
-        tasks = [i for i, m in by_id.items() if stat(i).get("metricName") == "RunningTaskCount"]
+        backlog = [i for i, metric in metric_by_id.items()
+                   if metric.get("metricName") == "ApproximateNumberOfMessagesVisible"
+                   and {"name": "QueueName", "value": queue_name} in (metric.get("dimensions") or [])]
+        tasks = [i for i, metric in metric_by_id.items()
+                 if metric.get("metricName") == "RunningTaskCount"]
         if not (backlog and tasks and re.search(
                 rf"\b{re.escape(backlog[0])}\s*/\s*{re.escape(tasks[0])}\b", expression)):
             problems.append(f"{policy.name}: metric is not queue backlog / running tasks "

@@ -83,7 +83,7 @@ def run_task(
     )
     if response.get("failures") or not response.get("tasks"):
         raise DeployError(f"ECS could not start {' '.join(command)}: {response.get('failures')}")
-    task_arn = response["tasks"][0]["taskArn"]
+    task_arn: str = response["tasks"][0]["taskArn"]
     if not wait:
         return task_arn
     ecs.get_waiter("tasks_stopped").wait(

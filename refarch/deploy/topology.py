@@ -11,10 +11,9 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-if TYPE_CHECKING:
-    from refarch.deploy.plan import Plan, PlannedResource
+from refarch.deploy.model import Plan, PlannedResource
 
 SG = "aws:ec2/securityGroup:SecurityGroup"
 INGRESS = "aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule"
@@ -114,8 +113,6 @@ def security_group_roles(plan: Plan) -> dict[str, str]:
 def ingress_rules(plan: Plan) -> list[PlannedResource]:
     """Every ingress rule: the separate rule resources plus any inline ``ingress`` blocks
     (returned as pseudo-rules so that nothing can hide from the checks)."""
-    from refarch.deploy.plan import PlannedResource
-
     rules = list(plan.of_type(INGRESS))
     for sg in plan.of_type(SG):
         for n, block in enumerate(sg.plain.get("ingress") or []):

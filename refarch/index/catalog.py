@@ -11,10 +11,15 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from refarch.domain.product import Product
 from refarch.index.port import QueryMatch, Record, VectorIndex
+
+if TYPE_CHECKING:
+    import numpy as np
+
+    from refarch.embeddings import Embedder
 
 #: The namespace ``refarch index-catalog`` writes to (the pipeline owns the default one).
 CATALOG_NAMESPACE = "catalog"
@@ -29,25 +34,26 @@ def catalog_metadata(product: Product) -> dict[str, Any]:
     return metadata
 
 
-def catalog_records(products: Sequence[Product], vectors: Sequence[Sequence[float]]) -> list[Record]:
-    """``(sku, vector, metadata)`` records for products and their embeddings."""
+def catalog_records(
+    products: Sequence[Product], vectors: Sequence[Sequence[float]] | np.ndarray
+) -> list[Record]:
+    """``(sku, vector, metadata)`` records for products and their embeddings (one row each)."""
     if len(products) != len(vectors):
         raise ValueError(f"{len(products)} products but {len(vectors)} vectors")
-    return [(p.sku, v, catalog_metadata(p)) for p, v in zip(products, vectors)]
+    return [(p.sku, v, catalog_metadata(p)) for p, v in zip(products, vectors, strict=True)]
 
 
 def index_catalog(
     index: VectorIndex,
     products: Iterable[Product],
-    embedder: Any,
+    embedder: Embedder,
     *,
     batch_size: int = 512,
     progress: bool = True,
 ) -> int:
     """Embed ``products`` (``product_text``) and upsert them in batches; returns how many.
 
-    ``embedder`` is a :class:`~refarch.embeddings.Embedder` (anything with
-    ``encode(texts, progress=...)``). A progress bar counts indexed products.
+    A progress bar counts indexed products.
     """
     from tqdm import tqdm
 

@@ -8,7 +8,7 @@ are driven through the real Pinecone SDK, only the host and key differ.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, cast
+from typing import TYPE_CHECKING
 
 from refarch.errors import IndexServiceError
 from refarch.settings import Settings
@@ -58,8 +58,7 @@ def ensure_index(
                 name=name, dimension=dimension, metric=metric,
                 spec=ServerlessSpec(cloud="aws", region=region),
             )
-        # Without grpc=True the SDK returns its HTTP Index.
-        return cast("Index", client.Index(name))
+        return client.index(name=name)  # the typed spelling of the SDK's client.Index(name)
     except PineconeConnectionError as exc:
         if unreachable_hint:
             raise IndexServiceError(

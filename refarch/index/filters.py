@@ -30,7 +30,7 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Union
+from typing import Any, TypeAlias
 
 from refarch.errors import FilterError
 
@@ -69,7 +69,7 @@ class AnyOf:
     children: tuple[Node, ...]
 
 
-Node = Union[Condition, AllOf, AnyOf]
+Node: TypeAlias = Condition | AllOf | AnyOf
 
 
 def _describe(value: Any) -> str:

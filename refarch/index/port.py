@@ -10,9 +10,9 @@ fetch or delete) and turns SDK errors into :class:`~refarch.errors.IndexServiceE
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar, runtime_checkable
 
 import orjson
 
@@ -20,6 +20,8 @@ from refarch.errors import IndexRejectedError, IndexServiceError
 
 if TYPE_CHECKING:
     from pinecone import Index
+
+_T = TypeVar("_T")
 
 #: One record to write: (id, dense values, metadata or None).
 Record = tuple[str, Sequence[float], Mapping[str, Any] | None]
@@ -138,7 +140,7 @@ class PineconeVectorIndex:
         self.index = index
         self.namespace = namespace
 
-    def _call(self, what: str, fn: Any, **kwargs: Any) -> Any:
+    def _call(self, what: str, fn: Callable[..., _T], **kwargs: Any) -> _T:
         from pinecone.errors.exceptions import PineconeError
 
         try:

@@ -18,11 +18,19 @@ import sys
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, Literal
 
 import psycopg
 
 from refarch.settings import Settings
+
+if TYPE_CHECKING:
+    from refarch.bootstrap import Role
+    from refarch.db.server import LocalPostgres
+    from refarch.index.port import VectorIndex
+    from refarch.index.process import IndexServerHandle
+    from refarch.pipeline.indexer import IndexerWorker
+    from refarch.queue.port import Queue
 
 
 @dataclass
@@ -31,10 +39,10 @@ class Sandbox:
 
     home: Path
     settings: Settings
-    postgres: Any
-    index_server: Any
-    _queues: list[Any] = field(default_factory=list)
-    _relay_queue: Any = None
+    postgres: LocalPostgres
+    index_server: IndexServerHandle | None
+    _queues: list[Queue] = field(default_factory=list)
+    _relay_queue: Queue | None = None
 
     @property
     def url(self) -> str:
@@ -42,31 +50,34 @@ class Sandbox:
         assert self.settings.database_url is not None
         return self.settings.database_url
 
-    def role_url(self, role: str) -> str:
+    def role_url(self, role: Role | Literal["owner"]) -> str:
         """The URL of a service role (``app``, ``relay``, ``indexer``) or ``owner``."""
         from refarch.bootstrap import role_url
 
-        return self.url if role == "owner" else role_url(self.settings, role)  # type: ignore[arg-type]
+        if role == "owner":
+            return self.url
+        return role_url(self.settings, role)
 
-    def connect(self, role: str = "owner") -> psycopg.Connection[Any]:
+    def connect(self, role: Role | Literal["owner"] = "owner") -> psycopg.Connection[Any]:
         """An autocommit connection as ``role``."""
         return psycopg.connect(self.role_url(role), autocommit=True)
 
-    def queue(self, role: str = "owner") -> Any:
+    def queue(self, role: Role | Literal["owner"] = "owner") -> Queue:
         """The local queue as ``role`` sees it (closed with the sandbox)."""
         from refarch.bootstrap import make_queue
 
-        queue = make_queue(self.settings, self.role_url(role))
+        queue: Queue = make_queue(self.settings, self.role_url(role))
         self._queues.append(queue)
         return queue
 
-    def index(self) -> Any:
+    def index(self) -> VectorIndex:
         """The sandbox's vector index (created on first use)."""
         from refarch.bootstrap import make_index
 
-        return make_index(self.settings)
+        index: VectorIndex = make_index(self.settings)
+        return index
 
-    def sync(self, indexer: Any) -> None:
+    def sync(self, indexer: IndexerWorker) -> None:
         """Move every pending change into the index once: the relay drains the outbox, then
         ``indexer`` (an :class:`~refarch.pipeline.indexer.IndexerWorker`) handles the queue until it is
         empty -- what the services of ``refarch up`` do all the time."""

@@ -23,15 +23,18 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from refarch.errors import RefarchError
 from refarch.local.supervisor import ProcessSpec, Supervisor, pid_alive, read_state
 from refarch.logs import event
 from refarch.settings import Settings
+
+if TYPE_CHECKING:
+    from refarch.domain.product import Product
 
 log = logging.getLogger("refarch.local.stack")
 
@@ -100,7 +103,8 @@ def service_processes(settings: Settings, *, workers: int, with_app: bool) -> li
     specs += indexer_processes(settings, workers)
     if settings.reconcile_interval > 0:
         specs.append(
-            ProcessSpec("reconcile", _cli("reconcile", "--repair", "--every", str(settings.reconcile_interval)))
+            ProcessSpec("reconcile",
+                        _cli("reconcile", "--repair", "--every", str(settings.reconcile_interval)))
         )
     if with_app:
         app = app_process(settings)
@@ -208,12 +212,12 @@ class LocalStack:
 
     def load_initial_data(self, csv: str | None, generate: int | None) -> int:
         """Load the initial catalog if the products table is empty; returns rows loaded."""
-        from refarch.db.connect import connect
+        from refarch.db.connect import connect, scalar
         from refarch.db.load import load_products
 
         assert self.admin_url is not None
         with connect(self.admin_url, autocommit=True) as conn:
-            count = conn.execute("SELECT count(*) FROM products").fetchone()[0]  # type: ignore[index]
+            count = scalar(conn, "SELECT count(*) FROM products", int)
             if count and csv is None and generate is None:
                 return 0
             if count:
@@ -226,7 +230,7 @@ class LocalStack:
             read = read_catalog_csv(csv)
             for error in read.errors:
                 print(f"rejected line {error.line}: {error.reason}", file=sys.stderr)
-            products: Any = read.products
+            products: Iterable[Product] = read.products
             total = len(read.products)
         else:
             from refarch.catalog import generate_products
@@ -241,7 +245,7 @@ class LocalStack:
     def backfill_if_index_is_new(self) -> int:
         """Backfill when the index is empty but Postgres is not and nothing is in flight."""
         from refarch.bootstrap import make_index, make_queue, role_url
-        from refarch.db.connect import connect
+        from refarch.db.connect import connect, scalar
         from refarch.pipeline import outbox
         from refarch.pipeline.backfill import backfill
 
@@ -252,7 +256,7 @@ class LocalStack:
         finally:
             _close(index)
         with connect(self.admin_url, autocommit=True) as conn:
-            products = conn.execute("SELECT count(*) FROM products").fetchone()[0]  # type: ignore[index]
+            products = scalar(conn, "SELECT count(*) FROM products", int)
             pending = outbox.stats(conn).pending
         if vectors or not products or pending:
             return 0
@@ -401,8 +405,9 @@ def stop_stack(settings: Settings, timeout: float = 120.0) -> bool:
     paths = StackPaths(settings.home)
     state = read_state(paths.state_file) or {}
     pid = state.get("supervisor_pid")
-    was_running = pid_alive(pid)
-    if was_running:
+    was_running = False
+    if pid_alive(pid):
+        was_running = True
         os.kill(pid, signal.SIGTERM)
         deadline = time.monotonic() + timeout
         while pid_alive(pid) and time.monotonic() < deadline:

@@ -4,17 +4,114 @@ Reports products, outbox pending, queue visible / in flight, dead letters, index
 last reconcile's drift, the freshness lag, the health of the supervised processes, and how to
 connect: ``database_url`` (a libpq URL) and ``index_host`` (the data-plane URL the Pinecone SDK
 takes). It never starts anything: a part that is down is reported as such.
+
+:func:`collect_status` returns a :class:`StatusReport`; :meth:`StatusReport.to_json` is what
+``refarch status --json`` prints and :func:`format_status` what ``refarch status`` prints.
 """
 
 from __future__ import annotations
 
 import time
+from dataclasses import asdict, dataclass, field
+from datetime import datetime
 from typing import Any
 
 import psycopg
 
 from refarch.local.supervisor import pid_alive, read_state
 from refarch.settings import Settings
+
+
+@dataclass(frozen=True)
+class StackState:
+    """The supervisor of ``refarch up``: whether it runs, its phase and pid."""
+
+    running: bool
+    phase: str | None
+    supervisor_pid: int | None
+
+
+@dataclass(frozen=True)
+class ProcessHealth:
+    """One supervised process as the state file and ``/proc`` show it."""
+
+    name: str
+    pid: int | None
+    healthy: bool
+    state: str | None
+    restarts: int
+    last_exit_code: int | None
+
+
+@dataclass(frozen=True)
+class LastReconcile:
+    """The latest reconcile run: what it compared, found and repaired."""
+
+    at: str
+    products: int
+    vectors: int
+    missing: int
+    stale: int
+    orphaned: int
+    drift: int
+    repaired: int
+
+
+@dataclass
+class StatusReport:
+    """Every figure of the status panel; unreachable parts are ``None`` with an ``errors`` entry."""
+
+    database_url: str
+    stack: StackState
+    postgres: str  # running | stopped
+    index_host: str | None = None
+    processes: list[ProcessHealth] = field(default_factory=list)
+    #: Set when the stack supervises the app.
+    app_url: str | None = None
+    products: int | None = None
+    outbox_pending: int | None = None
+    outbox_oldest_seconds: float | None = None
+    queue_visible: int | None = None
+    queue_in_flight: int | None = None
+    dead_letters: int | None = None
+    index_vectors: int | None = None
+    last_reconcile: LastReconcile | None = None
+    freshness_lag_seconds: float | None = None
+    #: When the figures were read (``time.time()``); ``None`` when the database was down.
+    checked_at: float | None = None
+    #: Part (``postgres``, ``index``, ``index_host``, ``queue``) -> what went wrong.
+    errors: dict[str, str] = field(default_factory=dict)
+
+    def to_json(self) -> dict[str, Any]:
+        """The report as ``refarch status --json`` prints it (the keys scripts and tests read).
+
+        ``app_url`` is present only when the stack runs the app, ``checked_at`` only when the
+        database was up.
+        """
+        out: dict[str, Any] = {
+            "errors": dict(self.errors),
+            "database_url": self.database_url,
+            "index_host": self.index_host,
+            "stack": asdict(self.stack),
+            "processes": [asdict(p) for p in self.processes],
+        }
+        if self.app_url is not None:
+            out["app_url"] = self.app_url
+        out.update({
+            "products": self.products,
+            "outbox_pending": self.outbox_pending,
+            "outbox_oldest_seconds": self.outbox_oldest_seconds,
+            "queue_visible": self.queue_visible,
+            "queue_in_flight": self.queue_in_flight,
+            "dead_letters": self.dead_letters,
+            "index_vectors": self.index_vectors,
+            "last_reconcile": asdict(self.last_reconcile) if self.last_reconcile else None,
+            "freshness_lag_seconds": self.freshness_lag_seconds,
+            "postgres": self.postgres,
+        })
+        if self.checked_at is not None:
+            out["checked_at"] = self.checked_at
+        return out
 
 
 def _database_url(settings: Settings) -> tuple[str, bool]:
@@ -28,71 +125,72 @@ def _database_url(settings: Settings) -> tuple[str, bool]:
     return status.url, status.running
 
 
-def collect_status(settings: Settings) -> dict[str, Any]:
+def _stack_and_processes(settings: Settings) -> tuple[StackState, list[ProcessHealth]]:
+    """What the supervisor's state file says, checked against the running processes."""
+    from refarch.local.stack import StackPaths
+
+    state = read_state(StackPaths(settings.home).state_file) or {}
+    running = pid_alive(state.get("supervisor_pid"))
+    stack = StackState(
+        running=running,
+        phase=state.get("phase") if running else "stopped",
+        supervisor_pid=state.get("supervisor_pid") if running else None,
+    )
+    processes = []
+    for proc in state.get("processes", []):
+        alive = running and pid_alive(proc.get("pid"))
+        processes.append(ProcessHealth(
+            name=proc["name"], pid=proc.get("pid") if alive else None, healthy=alive,
+            state=proc.get("state") if running else "stopped",
+            restarts=proc.get("restarts", 0), last_exit_code=proc.get("last_exit_code"),
+        ))
+    return stack, processes
+
+
+def collect_status(settings: Settings) -> StatusReport:
     """Every figure of the status panel; unreachable parts give ``None`` and an ``errors`` entry."""
     from refarch.bootstrap import index_host, make_index, make_queue
-    from refarch.local.stack import StackPaths
+    from refarch.db.connect import scalar
     from refarch.pipeline import outbox
     from refarch.pipeline.progress import freshness_lag
     from refarch.pipeline.reconcile import last_report
 
-    report: dict[str, Any] = {"errors": {}}
     url, db_up = _database_url(settings)
-    report["database_url"] = url
-    report["index_host"] = None
+    stack, processes = _stack_and_processes(settings)
+    report = StatusReport(database_url=url, stack=stack, processes=processes,
+                          postgres="running" if db_up else "stopped")
     try:
-        report["index_host"] = index_host(settings)
+        report.index_host = index_host(settings)
     except Exception as exc:  # noqa: BLE001 - reported, not raised
-        report["errors"]["index_host"] = str(exc)
-
-    state = read_state(StackPaths(settings.home).state_file) or {}
-    supervisor_alive = pid_alive(state.get("supervisor_pid"))
-    report["stack"] = {
-        "running": supervisor_alive,
-        "phase": state.get("phase") if supervisor_alive else "stopped",
-        "supervisor_pid": state.get("supervisor_pid") if supervisor_alive else None,
-    }
-    processes = []
-    for proc in state.get("processes", []):
-        alive = supervisor_alive and pid_alive(proc.get("pid"))
-        processes.append({
-            "name": proc["name"], "pid": proc.get("pid") if alive else None,
-            "healthy": alive, "state": proc.get("state") if supervisor_alive else "stopped",
-            "restarts": proc.get("restarts", 0), "last_exit_code": proc.get("last_exit_code"),
-        })
-    report["processes"] = processes
-    if any(p["name"] == "app" for p in processes):
+        report.errors["index_host"] = str(exc)
+    if any(p.name == "app" for p in processes):
         from refarch.webapp.runner import app_url
 
-        report["app_url"] = app_url(settings)
+        report.app_url = app_url(settings)
 
-    for key in ("products", "outbox_pending", "outbox_oldest_seconds", "queue_visible",
-                "queue_in_flight", "dead_letters", "index_vectors", "last_reconcile",
-                "freshness_lag_seconds"):
-        report[key] = None
-    report["postgres"] = "running" if db_up else "stopped"
     if not db_up:
-        report["errors"]["postgres"] = "the database is not running (refarch up starts it)"
+        report.errors["postgres"] = "the database is not running (refarch up starts it)"
         return report
 
     index = None
     try:
         with psycopg.connect(url, autocommit=True, connect_timeout=5) as conn:
-            report["products"] = conn.execute("SELECT count(*) FROM products").fetchone()[0]  # type: ignore[index]
+            report.products = scalar(conn, "SELECT count(*) FROM products", int)
             stats = outbox.stats(conn)
-            report["outbox_pending"] = stats.pending
+            report.outbox_pending = stats.pending
             if stats.oldest is not None:
-                now = conn.execute("SELECT now()").fetchone()[0]  # type: ignore[index]
-                report["outbox_oldest_seconds"] = round((now - stats.oldest).total_seconds(), 3)
-            report["last_reconcile"] = last_report(conn)
+                now = scalar(conn, "SELECT now()", datetime)
+                report.outbox_oldest_seconds = round((now - stats.oldest).total_seconds(), 3)
+            last = last_report(conn)
+            report.last_reconcile = LastReconcile(**last) if last is not None else None
             try:
                 index = make_index(settings)
-                report["index_vectors"] = index.count()
-                report["freshness_lag_seconds"] = freshness_lag(conn, index)
-            except Exception as exc:  # noqa: BLE001
-                report["errors"]["index"] = str(exc)
+                report.index_vectors = index.count()
+                report.freshness_lag_seconds = freshness_lag(conn, index)
+            except Exception as exc:  # noqa: BLE001 - reported, not raised
+                report.errors["index"] = str(exc)
     except psycopg.Error as exc:
-        report["errors"]["postgres"] = str(exc).strip()
+        report.errors["postgres"] = str(exc).strip()
     finally:
         if index is not None:
             index.close()
@@ -100,51 +198,52 @@ def collect_status(settings: Settings) -> dict[str, Any]:
         queue = make_queue(settings, url)
         try:
             qs = queue.stats()
-            report["queue_visible"], report["queue_in_flight"], report["dead_letters"] = (
+            report.queue_visible, report.queue_in_flight, report.dead_letters = (
                 qs.visible, qs.in_flight, qs.dead,
             )
         finally:
             queue.close()
-    except Exception as exc:  # noqa: BLE001
-        report["errors"]["queue"] = str(exc)
-    report["checked_at"] = time.time()
+    except Exception as exc:  # noqa: BLE001 - reported, not raised
+        report.errors["queue"] = str(exc)
+    report.checked_at = time.time()
     return report
 
 
-def format_status(report: dict[str, Any]) -> str:
+def format_status(report: StatusReport) -> str:
     """The report as aligned ``key: value`` lines."""
-    def show(value: Any) -> str:
+    def show(value: object) -> str:
         return "-" if value is None else str(value)
 
-    reconcile = report.get("last_reconcile")
+    reconcile = report.last_reconcile
     drift = "never run" if not reconcile else (
-        f"{reconcile['drift']} (missing {reconcile['missing']}, stale {reconcile['stale']}, "
-        f"orphaned {reconcile['orphaned']}) at {reconcile['at']}"
+        f"{reconcile.drift} (missing {reconcile.missing}, stale {reconcile.stale}, "
+        f"orphaned {reconcile.orphaned}) at {reconcile.at}"
     )
+    stack = report.stack
     lines = [
-        f"stack:           {report['stack']['phase']}"
-        + (f" (pid {report['stack']['supervisor_pid']})" if report["stack"]["running"] else ""),
-        f"postgres:        {report.get('postgres')}",
-        f"database_url:    {report['database_url']}",
-        f"index_host:      {show(report.get('index_host'))}",
-        f"products:        {show(report['products'])}",
-        f"index vectors:   {show(report['index_vectors'])}",
-        f"outbox pending:  {show(report['outbox_pending'])}",
-        f"queue:           visible {show(report['queue_visible'])}, "
-        f"in flight {show(report['queue_in_flight'])}",
-        f"dead letters:    {show(report['dead_letters'])}",
-        f"freshness lag:   {show(report['freshness_lag_seconds'])} s",
+        f"stack:           {stack.phase}"
+        + (f" (pid {stack.supervisor_pid})" if stack.running else ""),
+        f"postgres:        {report.postgres}",
+        f"database_url:    {report.database_url}",
+        f"index_host:      {show(report.index_host)}",
+        f"products:        {show(report.products)}",
+        f"index vectors:   {show(report.index_vectors)}",
+        f"outbox pending:  {show(report.outbox_pending)}",
+        f"queue:           visible {show(report.queue_visible)}, "
+        f"in flight {show(report.queue_in_flight)}",
+        f"dead letters:    {show(report.dead_letters)}",
+        f"freshness lag:   {show(report.freshness_lag_seconds)} s",
         f"last reconcile:  {drift}",
     ]
-    if report.get("app_url"):
-        lines.append(f"app:             {report['app_url']}")
-    for proc in report["processes"]:
-        health = "up" if proc["healthy"] else proc["state"]
+    if report.app_url:
+        lines.append(f"app:             {report.app_url}")
+    for proc in report.processes:
+        health = "up" if proc.healthy else proc.state
         lines.append(
-            f"process {proc['name']:<12} {health}"
-            + (f" pid {proc['pid']}" if proc["pid"] else "")
-            + (f", {proc['restarts']} restarts" if proc["restarts"] else "")
+            f"process {proc.name:<12} {health}"
+            + (f" pid {proc.pid}" if proc.pid else "")
+            + (f", {proc.restarts} restarts" if proc.restarts else "")
         )
-    for part, error in report.get("errors", {}).items():
+    for part, error in report.errors.items():
         lines.append(f"error ({part}): {error}")
     return "\n".join(lines)

@@ -26,7 +26,7 @@ import time
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeGuard
 
 from refarch.logs import event
 
@@ -156,7 +156,7 @@ class Supervisor:
         """SIGTERM every process (reverse order), wait, SIGKILL what is left."""
         running = [(s, self._procs[s.name]) for s in reversed(self.specs)
                    if s.name in self._procs and self._procs[s.name].poll() is None]
-        for spec, proc in running:
+        for _spec, proc in running:
             try:
                 proc.send_signal(signal.SIGTERM)
             except ProcessLookupError:
@@ -170,10 +170,10 @@ class Supervisor:
                 proc.wait(timeout=10)
         for spec in self.specs:
             state = self.states[spec.name]
-            proc = self._procs.get(spec.name)
+            last = self._procs.get(spec.name)
             state.state, state.pid = "stopped", None
-            if proc is not None:
-                state.last_exit_code = proc.returncode
+            if last is not None:
+                state.last_exit_code = last.returncode
         self.write_state()
 
     def wait_for_log(self, name: str, text: str, timeout: float = 300.0) -> bool:
@@ -215,12 +215,13 @@ class Supervisor:
 def read_state(state_file: Path) -> dict[str, Any] | None:
     """The state file's content, or None when there is none (or it is unreadable)."""
     try:
-        return json.loads(state_file.read_text())
+        content = json.loads(state_file.read_text())
     except (OSError, ValueError):
         return None
+    return content if isinstance(content, dict) else None
 
 
-def pid_alive(pid: int | None) -> bool:
+def pid_alive(pid: int | None) -> TypeGuard[int]:
     """Whether a process with this pid exists (and is not a zombie)."""
     if not pid:
         return False

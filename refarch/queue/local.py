@@ -39,11 +39,12 @@ import time
 import uuid
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from typing import Any
+from datetime import datetime
+from typing import Any, NamedTuple
 
 import psycopg
 from psycopg import sql
-from psycopg.rows import namedtuple_row
+from psycopg.rows import class_row
 from psycopg_pool import ConnectionPool, PoolTimeout
 
 from refarch.errors import (
@@ -134,6 +135,18 @@ CROSS JOIN LATERAL (
 ) x
 ORDER BY g.ord, x.seq
 """
+
+
+class _Candidate(NamedTuple):
+    """One row of ``_GROUP_MESSAGES``: a message that may be delivered."""
+
+    seq: int
+    message_id: uuid.UUID
+    group_id: str
+    body: str
+    sent_at: datetime
+    receive_count: int
+
 
 _MARK_RECEIVED = """
 UPDATE queue_messages
@@ -449,14 +462,14 @@ class PostgresQueue:
             if not heads:
                 return []
             candidates = (
-                conn.cursor(row_factory=namedtuple_row)
+                conn.cursor(row_factory=class_row(_Candidate))
                 .execute(
                     _GROUP_MESSAGES,
                     {"queue": self.name, "group_ids": [g for _, g in heads], "limit": limit},
                 )
                 .fetchall()
             )
-            deliver: list[Any] = []
+            deliver: list[_Candidate] = []
             exhausted: list[int] = []
             for row in candidates:  # head by head, each group's messages in order
                 if len(deliver) == limit:

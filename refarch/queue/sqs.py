@@ -147,7 +147,8 @@ class SqsQueue:
 
     def _call(self, operation: str, **kwargs: Any) -> dict[str, Any]:
         try:
-            return getattr(self.client, operation)(**kwargs)
+            response: dict[str, Any] = getattr(self.client, operation)(**kwargs)  # boto3: untyped
+            return response
         except ClientError as exc:
             if _stale_code(exc):
                 raise StaleReceiptError(

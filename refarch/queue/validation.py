@@ -11,6 +11,7 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Sequence
+from typing import Literal, overload
 
 from refarch.errors import InputError
 from refarch.queue.port import MAX_BATCH, OutgoingMessage
@@ -143,6 +144,14 @@ def check_wait(value: float) -> float:
             f"wait_seconds={value!r} is invalid: use 0 to {MAX_WAIT_SECONDS:.0f} seconds"
         )
     return float(value)
+
+
+@overload
+def check_limit(value: int | None, name: str = ..., *, optional: Literal[False] = ...) -> int: ...
+
+
+@overload
+def check_limit(value: int | None, name: str = ..., *, optional: bool) -> int | None: ...
 
 
 def check_limit(value: int | None, name: str = "limit", *, optional: bool = False) -> int | None:

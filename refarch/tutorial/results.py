@@ -18,7 +18,7 @@ def record(**results: Any) -> dict[str, Any]:
     """Display ``results`` and store them in the notebook's output (values must be JSON-able)."""
     from IPython.display import display
 
-    payload = json.loads(json.dumps(results, default=str))
+    payload: dict[str, Any] = json.loads(json.dumps(results, default=str))
     lines = "\n".join(f"{key}: {value}" for key, value in payload.items())
     display({MIME_TYPE: payload, "text/plain": lines}, raw=True)
     return payload

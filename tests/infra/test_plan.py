@@ -15,6 +15,7 @@ import pytest
 
 from refarch.cli import main
 from refarch.deploy import topology as t
+from refarch.deploy.diagram import mermaid
 from refarch.deploy.plan import Plan
 from refarch.deploy.program import load_infra
 
@@ -79,7 +80,7 @@ def test_counts_and_json(default_plan: Plan) -> None:
 
 
 def test_diagram_is_derived_from_the_wiring(default_plan: Plan) -> None:
-    diagram = default_plan.mermaid()
+    diagram = mermaid(default_plan)
     assert diagram.startswith("flowchart LR")
     for edge in ('internet -->|":80 from 0.0.0.0/0"| alb', 'alb -->|":8501"| app',
                  'app -->|":5432"| db', 'relay -->|":5432"| db', 'relay -->|"send"| queue',
@@ -92,7 +93,7 @@ def test_diagram_is_derived_from_the_wiring(default_plan: Plan) -> None:
 
 
 def test_diagram_changes_with_the_resources(default_plan: Plan, plan_with: Any) -> None:
-    assert 'indexer -->|":5432"| db' not in plan_with(indexer_reads_database=False).mermaid()
+    assert 'indexer -->|":5432"| db' not in mermaid(plan_with(indexer_reads_database=False))
     # Drop the redrive policy: the queue -> DLQ arrow goes with it.
     resources = []
     for r in default_plan.resources:
@@ -101,7 +102,7 @@ def test_diagram_changes_with_the_resources(default_plan: Plan, plan_with: Any) 
                                                if k != "redrivePolicy"})
         resources.append(r)
     broken = dataclasses.replace(default_plan, resources=tuple(resources))
-    assert "receives" not in broken.mermaid()
+    assert "receives" not in mermaid(broken)
 
 
 def test_cli_plan_prints_tree_diagram_and_rules(capsys: pytest.CaptureFixture[str],

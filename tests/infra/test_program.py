@@ -132,8 +132,8 @@ def test_components_register_real_outputs(default_plan: Plan) -> None:
         registered = default_plan.component_outputs.get(component.urn)
         assert registered, f"{component.name} registered no outputs"
 
-        def walk(value: Any) -> None:
-            assert value not in (None, ""), f"{component.name} registered an empty output"
+        def walk(value: Any, owner: str = component.name) -> None:
+            assert value not in (None, ""), f"{owner} registered an empty output"
             if isinstance(value, dict):
                 for item in value.values():
                     walk(item)

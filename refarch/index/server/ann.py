@@ -21,6 +21,7 @@ readers-writer lock around it.
 
 from __future__ import annotations
 
+import io
 import math
 import time
 from collections import deque
@@ -83,7 +84,8 @@ class VectorStore:
         if len(labels):
             first = int(chunk_of[0])
             if int(chunk_of.min()) == first == int(chunk_of.max()):
-                return self.chunks[first][rows]
+                one_chunk: np.ndarray = self.chunks[first][rows]
+                return one_chunk
         out = np.empty((len(labels), self.dim), dtype=np.float32)
         for chunk in np.unique(chunk_of):
             sel = chunk_of == chunk
@@ -96,9 +98,9 @@ class VectorStore:
             rows = min(_CHUNK_ROWS, size - index * _CHUNK_ROWS)
             if rows <= 0:
                 break
-            stream.write(memoryview(np.ascontiguousarray(chunk[:rows])).cast("B"))
+            stream.write(np.ascontiguousarray(chunk[:rows]).data.cast("B"))
 
-    def load(self, stream: BinaryIO, size: int) -> None:
+    def load(self, stream: io.BufferedIOBase, size: int) -> None:
         """Read ``size`` rows written by :meth:`save` straight into fresh chunks."""
         self.chunks = []
         self.ensure(size)
@@ -106,7 +108,7 @@ class VectorStore:
             rows = min(_CHUNK_ROWS, size - index * _CHUNK_ROWS)
             if rows <= 0:
                 break
-            view = memoryview(chunk[:rows]).cast("B")
+            view = chunk[:rows].data.cast("B")
             if stream.readinto(view) != len(view):
                 raise ValueError("vector file is shorter than its snapshot says")
 
@@ -240,7 +242,7 @@ class NamespaceIndex:
 
     def set_metadata(self, ids: Sequence[str], metadatas: Sequence[Mapping[str, Any]], seq: int) -> None:
         """Replace the metadata of existing ids (merging is the caller's job)."""
-        for vector_id, metadata in zip(ids, metadatas):
+        for vector_id, metadata in zip(ids, metadatas, strict=True):
             label = self.id_to_label.get(vector_id)
             if label is not None:
                 self.columns.set(label, metadata)
@@ -273,12 +275,23 @@ class NamespaceIndex:
             return self.applied_seq
         return int(self.label_seq[: self.size][self.pending[: self.size]].min()) - 1
 
+    def ids_of(self, labels: np.ndarray) -> list[str]:
+        """The vector ids of live labels (from :meth:`search` or :meth:`filter_mask`)."""
+        ids: list[str] = []
+        for label in labels:
+            vector_id = self.ids[int(label)]
+            if vector_id is None:  # only a bug could hand us a free label
+                raise LookupError(f"label {int(label)} of namespace {self.name!r} is free")
+            ids.append(vector_id)
+        return ids
+
     def vector_of(self, vector_id: str) -> np.ndarray | None:
         """The stored (prepared) vector of an id, or ``None``."""
         label = self.id_to_label.get(vector_id)
         if label is None:
             return None
-        return self.vectors.get(np.asarray([label]))[0].copy()
+        vector: np.ndarray = self.vectors.get(np.asarray([label]))[0]
+        return vector.copy()
 
     # -- the background indexer --------------------------------------------------------------
 
@@ -333,8 +346,10 @@ class NamespaceIndex:
         vectors = self.vectors.get(labels)
         if self.metric == "euclidean":
             diff = vectors - query
-            return np.einsum("ij,ij->i", diff, diff)
-        return vectors @ query
+            squared_distances: np.ndarray = np.einsum("ij,ij->i", diff, diff)
+            return squared_distances
+        products: np.ndarray = vectors @ query
+        return products
 
     def _best(self, labels: np.ndarray, scores: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
         key = scores if self.metric == "euclidean" else -scores
@@ -360,7 +375,7 @@ class NamespaceIndex:
                 labels, _ = self.graph.knn_query(
                     query, k=k, num_threads=1, filter=lambda label: flags[label] == 1
                 )
-            return labels[0].astype(np.int64)
+            return np.asarray(labels[0], dtype=np.int64)
         except RuntimeError:
             # hnswlib found fewer than k (many deleted nodes, or a very selective filter).
             scope = self.in_graph[: self.size] if allowed is None else allowed
@@ -415,7 +430,7 @@ class NamespaceIndex:
         oversample = self._oversample(k, allowed_count)
         if oversample <= _MAX_OVERSAMPLE:
             labels = self._graph_knn(query, oversample)
-            kept = labels[allowed[labels]]
+            kept: np.ndarray = labels[allowed[labels]]
             if len(kept) >= want:
                 return kept[:want]
         labels = self._graph_knn(query, want, allowed)
@@ -446,7 +461,7 @@ class NamespaceIndex:
     def restore(
         cls,
         state: Mapping[str, Any],
-        vectors: BinaryIO,
+        vectors: io.BufferedIOBase,
         graph: hnswlib.Index | None,
         tuning: Tuning,
     ) -> NamespaceIndex:

@@ -228,7 +228,10 @@ def _upsert(engine: IndexEngine, body_bytes: bytes) -> tuple[dict[str, Any], int
         )
     namespace = rq.namespace(body.get("namespace"))
     last: dict[str, int] = {}
-    ids, rows, metas, metas_json = [], [], [], []
+    ids: list[str] = []
+    rows: list[Any] = []  # each item's raw values; None once a later item has the same id
+    metas: list[dict[str, Any] | None] = []
+    metas_json: list[str | None] = []
     for i, item in enumerate(vectors):
         if not isinstance(item, dict):
             raise bad_request(f"vectors[{i}] must be an object with id and values")

@@ -131,9 +131,11 @@ class FieldColumn:
         if self.sparse is not None:
             return self._sparse_mask(size, lambda stored: value_equals(_as_list(stored), value))
         if isinstance(value, bool):
-            return self.bools[:size] == (1 if value else 0)
+            is_value: np.ndarray = self.bools[:size] == (1 if value else 0)
+            return is_value
         if isinstance(value, float):
-            return self.numbers[:size] == value
+            is_number: np.ndarray = self.numbers[:size] == value
+            return is_number
         code = self.code_of.get(value)
         mask = (self.codes[:size] == code) if code is not None else np.zeros(size, np.bool_)
         holders = self.list_index.get(value)

@@ -173,7 +173,10 @@ class IndexEngine:
                 ns.upsert(ids, ns.prepare(np.stack(vectors)), metas, last_seq)
             if deleted:
                 ns.delete(deleted, last_seq)
-            ids.clear(), vectors.clear(), metas.clear(), deleted.clear()
+            ids.clear()
+            vectors.clear()
+            metas.clear()
+            deleted.clear()
 
         # Each (namespace, id) has one row holding its latest state, so order does not matter.
         for vid, seq, is_deleted, vec, meta in self.store.changes_since(ns.name, ns.applied_seq):
@@ -182,6 +185,7 @@ class IndexEngine:
             if is_deleted:
                 deleted.append(vid)
             else:
+                assert vec is not None  # a live row always carries its vector
                 ids.append(vid)
                 vectors.append(_vector(vec))
                 metas.append(_meta(meta))
@@ -337,7 +341,7 @@ class IndexEngine:
             return []
         with self.lock(name).read():
             labels = np.flatnonzero(ns.filter_mask(node))
-            return [ns.ids[int(label)] for label in labels]  # type: ignore[misc]
+            return ns.ids_of(labels)
 
     def update_by_filter(
         self, name: str, node: Node, set_metadata: dict[str, Any], dry_run: bool
@@ -350,9 +354,9 @@ class IndexEngine:
             current = self.store.fetch(name, ids)
             ids = [vid for vid in ids if vid in current]
             merged = [{**(_meta(current[vid][1]) or {}), **set_metadata} for vid in ids]
-            encoded = [self._checked_json(md, vid) for md, vid in zip(merged, ids)]
+            encoded = [self._checked_json(md, vid) for md, vid in zip(merged, ids, strict=True)]
             seq = self.store.next_seq()
-            self.store.update(name, [(vid, None, text) for vid, text in zip(ids, encoded)], seq)
+            self.store.update(name, [(vid, None, text) for vid, text in zip(ids, encoded, strict=True)], seq)
             ns = self.namespaces[name]
             with self.lock(name).write():
                 ns.set_metadata(ids, merged, seq)
@@ -436,18 +440,18 @@ class IndexEngine:
                 assert vector is not None
                 query = ns.prepare(vector[None, :])[0]
             labels, scores = ns.search(query, k, node)
-            ids = [ns.ids[int(label)] for label in labels]
+            ids = ns.ids_of(labels)
         if not (include_values or include_metadata):
-            return [Match(vid, float(s)) for vid, s in zip(ids, scores)]  # type: ignore[arg-type]
-        rows = self.store.fetch(name, ids)  # type: ignore[arg-type]
+            return [Match(vid, float(s)) for vid, s in zip(ids, scores, strict=True)]
+        rows = self.store.fetch(name, ids)
         matches = []
-        for vid, score in zip(ids, scores):
-            row = rows.get(vid)  # type: ignore[arg-type]
+        for vid, score in zip(ids, scores, strict=True):
+            row = rows.get(vid)
             if row is None:  # deleted since the search
                 continue
             matches.append(
                 Match(
-                    vid,  # type: ignore[arg-type]
+                    vid,
                     float(score),
                     _vector(row[0]) if include_values else None,
                     _meta(row[1]) if include_metadata else None,

@@ -123,7 +123,9 @@ def values_matrix(rows: list[Any], dim: int, where: str, allow_zero: bool = Fals
         for i, row in enumerate(rows):
             for j, x in enumerate(row):
                 if isinstance(x, bool) or not isinstance(x, (int, float)):
-                    raise bad_request(f"{where.format(i)}[{j}] must be a number, got {_show(x)}")
+                    raise bad_request(
+                        f"{where.format(i)}[{j}] must be a number, got {_show(x)}"
+                    ) from None
         raise bad_request(f"{where.format('*')} must be lists of numbers") from None
     finite = np.isfinite(matrix).all(axis=1)
     if not finite.all():

@@ -35,17 +35,13 @@ import numpy as np
 
 from refarch.catalog import generate_products, labelled_queries
 from refarch.db.load import load_products
-from refarch.embeddings import get_embedder, product_text
+from refarch.db.products import get_products
+from refarch.domain.product import StoredProduct
+from refarch.domain.text import content_hash, embedded_text, embedding_input
+from refarch.domain.vectors import vector_id, vector_metadata
+from refarch.embeddings import get_embedder
 from refarch.local.sandbox import start_sandbox
 from refarch.logs import format_event
-from refarch.pipeline.indexer import (
-    ProductRow,
-    content_hash,
-    embedding_input,
-    read_rows,
-    vector_id,
-    vector_metadata,
-)
 from refarch.search import search
 
 
@@ -54,10 +50,10 @@ def _percentile(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
 
 
-def _upsert(index, rows: dict[int, ProductRow], vectors: dict[int, np.ndarray]) -> None:
+def _upsert(index, rows: dict[int, StoredProduct], vectors: dict[int, np.ndarray]) -> None:
     records = []
     for pid, row in rows.items():
-        text_hash = content_hash(product_text(row.as_mapping()))
+        text_hash = content_hash(embedded_text(row))
         records.append((vector_id(pid), vectors[pid], vector_metadata(row, text_hash)))
         if len(records) == 500:
             index.upsert(records)
@@ -121,10 +117,10 @@ def main() -> None:
             load_products(conn, products[: args.small], progress=False)
             conn.execute("DELETE FROM outbox")  # this bench writes the index itself
             ids = [r[0] for r in conn.execute("SELECT id FROM products ORDER BY id")]
-            rows = read_rows(conn, ids)
+            rows = get_products(conn, ids)
         by_sku = {row.sku: row for row in rows.values()}
         started = time.perf_counter()
-        matrix = embedder.encode([embedding_input(product_text(r.as_mapping())) for r in rows.values()],
+        matrix = embedder.encode([embedding_input(embedded_text(r)) for r in rows.values()],
                                  progress=True)
         print(format_event("embedded", products=len(rows),
                            seconds=round(time.perf_counter() - started, 1)))
@@ -164,7 +160,7 @@ def main() -> None:
         started = time.perf_counter()
         for start in range(0, len(more), 5_000):
             with box.connect() as conn:
-                chunk = read_rows(conn, more[start : start + 5_000])
+                chunk = get_products(conn, more[start : start + 5_000])
             extra = {}
             for pid, row in chunk.items():
                 pool = by_type[labels[row.sku][0]]

@@ -31,13 +31,14 @@ import time
 
 from refarch.catalog import generate_products
 from refarch.db.load import load_products
-from refarch.embeddings import get_embedder, product_text
+from refarch.db.products import iter_products
+from refarch.domain.text import embedded_text, embedding_input
+from refarch.embeddings import get_embedder
 from refarch.local.sandbox import start_sandbox
 from refarch.local.stack import indexer_processes
 from refarch.local.supervisor import ProcessSpec, Supervisor
 from refarch.logs import format_event
 from refarch.pipeline.backfill import backfill
-from refarch.pipeline.indexer import embedding_input
 
 
 def _raw_throughput(embedder, texts: list[str], batch_size: int) -> float:
@@ -163,8 +164,7 @@ def main() -> None:
         with box.connect() as conn:
             load_products(conn, generate_products(args.products, seed=1), progress=False)
             conn.execute("DELETE FROM outbox")  # backfill is what we measure
-            rows = conn.execute("SELECT name, category, description FROM products").fetchall()
-        texts = [product_text({"name": n, "category": c, "description": d}) for n, c, d in rows]
+            texts = [embedded_text(product) for product in iter_products(conn)]
         index = box.index()
         if not args.skip_throughput:
             throughput(box, index, texts, args)

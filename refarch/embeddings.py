@@ -5,7 +5,8 @@ package through sentence-transformers. ``REFARCH_MODEL`` may name any other
 sentence-transformers model that is available without a network: a local directory, or a name
 already in the Hugging Face cache. Nothing is ever downloaded.
 
-* :func:`product_text` is the one place that decides what text of a product is embedded.
+* :func:`product_text` (defined in :mod:`refarch.domain.text`, re-exported here) is the one
+  place that decides what text of a product is embedded.
 * :func:`get_embedder` loads the model lazily, once per process and model (thread-safe).
 * :meth:`Embedder.encode` embeds in batches with a progress bar. Texts longer than the model's
   maximum sequence length are truncated by the model; how many were is reported in one
@@ -19,12 +20,14 @@ import logging
 import os
 import threading
 import warnings
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+# Re-exported: callers embed products through this module.
+from refarch.domain.text import product_text as product_text
 from refarch.errors import EmbeddingError, EmptyTextError, InputError
 from refarch.logs import event
 from refarch.settings import DEFAULT_MODEL, Settings
@@ -45,55 +48,8 @@ DEFAULT_BATCH_SIZE = 64
 _BATCHES_PER_CALL = 8
 
 
-class ProductLike(Protocol):
-    """Anything with a product's text fields: a Product, a stored product row object."""
-
-    name: str
-    category: str | None
-    description: str
-
-
 class TextTruncatedWarning(UserWarning):
     """Some texts were longer than the model's maximum sequence length and were truncated."""
-
-
-def product_text(product: ProductLike | Mapping[str, Any]) -> str:
-    """The text that is embedded for ``product``: its name, category and description.
-
-    ``product`` is a :class:`~refarch.domain.product.Product` (or any object with ``name``,
-    ``category`` and ``description`` attributes) or a mapping with the keys ``name``,
-    ``description`` and optionally ``category`` (a database row, a queue message).
-    Parts that are missing or blank are left out, e.g.::
-
-        Kestrel Commuter Travel Mug, 16 oz. Category: Drinkware. A travel mug made from ...
-
-    Every stage (notebooks, the loader, the indexer) calls this one function, so a product is
-    embedded the same way wherever it comes from; change it and the whole index must be
-    re-embedded.
-    """
-    if isinstance(product, Mapping):
-        missing = [key for key in ("name", "description") if key not in product]
-        if missing:
-            raise InputError(
-                f"a product mapping needs the keys name and description; missing: "
-                f"{', '.join(missing)}"
-            )
-        name, category, description = (
-            product["name"], product.get("category"), product["description"],
-        )
-    else:
-        name, category, description = product.name, product.category, product.description
-    parts = []
-    if name and str(name).strip():
-        parts.append(str(name).strip().rstrip("."))
-    if category and str(category).strip():
-        parts.append(f"Category: {str(category).strip()}")
-    text = ". ".join(parts)
-    if description and str(description).strip():
-        text = f"{text}. {str(description).strip()}" if text else str(description).strip()
-    elif text:
-        text += "."
-    return text
 
 
 class Embedder:
@@ -214,7 +170,8 @@ class Embedder:
             raise InputError(f"a query must be text, got {type(text).__name__}")
         if not text.strip():
             raise EmptyTextError("the query is empty; type some words to search for")
-        return self.encode([text])[0]
+        vector: np.ndarray = self.encode([text])[0]
+        return vector
 
     def _report_truncation(self, truncated: int, total: int) -> None:
         message = (

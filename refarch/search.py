@@ -2,8 +2,10 @@
 
 :func:`search` embeds the query, asks the vector index for the ``top_k`` nearest products that
 pass the filter (category and price only), then reads those rows from Postgres by id with one
-parameterized query and returns them in the index's score order, with scores. Postgres is the
-source of truth for what is shown:
+parameterized query (:func:`refarch.db.products.get_products`) and returns them in the index's
+score order, with scores: each :class:`SearchHit` is the
+:class:`~refarch.domain.product.StoredProduct` as Postgres has it now. Postgres is the source
+of truth for what is shown:
 
 * an id the index still holds but Postgres no longer has (a delete not yet indexed) is dropped;
 * a row whose *current* category or price no longer passes the filter (an edit not yet
@@ -17,13 +19,16 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field, fields
 from decimal import Decimal
 from typing import Any
 
 import psycopg
 
+from refarch.db import products
+from refarch.domain.product import StoredProduct
+from refarch.domain.vectors import filter_metadata, product_id_of, version_and_hash
 from refarch.errors import EmptyTextError, InputError
 from refarch.index.filters import fields_of, matches, parse_filter
 from refarch.logs import event
@@ -35,30 +40,24 @@ FILTER_FIELDS: tuple[str, ...] = ("category", "price")
 #: Pinecone's largest top_k.
 MAX_TOP_K = 10_000
 
-_ROWS_SQL = (
-    "SELECT id, sku, name, category, description, price, version, search_version "
-    "FROM products WHERE id = ANY(%s)"
-)
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SearchHit(StoredProduct):
+    """One result: the product as Postgres has it now (every StoredProduct field), plus what
+    the index said about it."""
 
-
-@dataclass(frozen=True, slots=True)
-class SearchHit:
-    """One result: the product as Postgres has it now, and the index's similarity score."""
-
-    id: int
+    #: The index's similarity score.
     score: float
-    sku: str
-    name: str
-    category: str | None
-    description: str
-    price: Decimal
-    version: int
-    search_version: int
     #: The version the index matched on; below ``search_version`` while an edit is in flight.
     indexed_version: int | None = None
 
+    @classmethod
+    def of(cls, product: StoredProduct, score: float, indexed_version: int | None) -> SearchHit:
+        """The hit for ``product`` with the index's ``score`` and version."""
+        stored = {f.name: getattr(product, f.name) for f in fields(StoredProduct)}
+        return cls(**stored, score=score, indexed_version=indexed_version)
+
     def as_dict(self) -> dict[str, Any]:
-        """JSON-able form (price as a float)."""
+        """JSON-able form (price as a float): what ``refarch search --json`` prints."""
         return {
             "id": self.id, "score": self.score, "sku": self.sku, "name": self.name,
             "category": self.category, "price": float(self.price),
@@ -125,13 +124,6 @@ def build_filter(
     return clauses or None
 
 
-def read_rows(conn: psycopg.Connection, ids: Sequence[int]) -> dict[int, tuple[Any, ...]]:
-    """Rows by id (one parameterized query), keyed by id."""
-    if not ids:
-        return {}
-    return {int(row[0]): tuple(row) for row in conn.execute(_ROWS_SQL, (list(ids),)).fetchall()}
-
-
 def search(
     query: str,
     *,
@@ -155,42 +147,35 @@ def search(
 
     started = time.perf_counter()
     matches_found = index.query(
-        [float(x) for x in vector], top_k=top_k, filter=dict(filter) if node is not None else None
+        [float(x) for x in vector], top_k=top_k,
+        filter=dict(filter) if node is not None and filter is not None else None,
     )
     result.timings["index"] = time.perf_counter() - started
 
     scored: list[tuple[int, float, int | None]] = []
     for match in matches_found:
-        try:
-            pid = int(match.id)
-        except ValueError:
+        pid = product_id_of(match.id)
+        if pid is None:
             continue  # not a product vector
-        version = (match.metadata or {}).get("version")
-        scored.append((pid, float(match.score), int(version) if version is not None else None))
+        scored.append((pid, float(match.score), version_and_hash(match.metadata)[0]))
 
     started = time.perf_counter()
-    rows = read_rows(conn, [pid for pid, _, _ in scored])
+    rows = products.get_products(conn, [pid for pid, _, _ in scored])
     result.timings["postgres"] = time.perf_counter() - started
 
     for pid, score, indexed_version in scored:
-        row = rows.get(pid)
-        if row is None:
+        product = rows.get(pid)
+        if product is None:
             result.dropped_missing += 1
             continue
-        _, sku, name, category, description, price, version, search_version = row
-        current = {"price": float(price)}
-        if category is not None:
-            current["category"] = category
-        if node is not None and not matches(node, current):
+        # The filter is checked against the row's current values, as the index will see them.
+        if node is not None and not matches(node, filter_metadata(product)):
             result.dropped_filtered += 1
             continue
-        result.hits.append(
-            SearchHit(pid, score, sku, name, category, description or "", Decimal(price),
-                      int(version), int(search_version), indexed_version)
-        )
+        result.hits.append(SearchHit.of(product, score, indexed_version))
+    stage_seconds: dict[str, Any] = {f"{stage}_seconds": s for stage, s in result.timings.items()}
     event(
         log, "search", results=len(result.hits), top_k=top_k,
-        dropped=result.dropped_missing + result.dropped_filtered,
-        **{f"{stage}_seconds": seconds for stage, seconds in result.timings.items()},
+        dropped=result.dropped_missing + result.dropped_filtered, **stage_seconds,
     )
     return result

@@ -8,7 +8,7 @@ column             required  value
 =================  ========  ===============================================================
 ``name``           yes       non-empty text
 ``sku``            yes       non-empty, no spaces, unique within the file
-``description``    yes       non-empty text (quoted fields may span lines)
+``description``    yes       text, may be empty (quoted fields may span lines)
 ``price``          yes       ``344.87``, ``$344.87``, ``$1,299.00``; not negative, <= 2 places
 ``last_updated``   yes       ISO 8601 (``2023-09-20T22:51:32Z``, ``2023-09-20``) or the
                              reference architecture's ``2023-09-20 22:51:32``; naive times
@@ -16,6 +16,10 @@ column             required  value
 ``category``       no        text; empty means none
 anything else      no        kept as text in ``Product.attributes`` (empty values dropped)
 =================  ========  ===============================================================
+
+Every value is checked and cleaned by the one rule set of :mod:`refarch.domain.validation`
+(the editor's: lengths, control characters, price range and scale), so every product read here
+can be loaded and then edited.
 
 This is the format of the Pinecone AWS reference architecture's sample data
 (``name,sku,description,price,last_updated`` with ``$`` prices), which loads as is.
@@ -35,19 +39,13 @@ import codecs
 import csv
 import re
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import BinaryIO
 
 from refarch.domain.product import Product
-from refarch.domain.validation import (
-    validate_category,
-    validate_description,
-    validate_name,
-    validate_price,
-    validate_sku,
-)
+from refarch.domain.validation import clean_product
 from refarch.errors import CatalogFormatError, FieldValidationError
 
 #: Columns every catalog file must have.
@@ -323,26 +321,18 @@ def _product(header: _Header, fields: list[str]) -> Product:
         return fields[header.positions[column]]
 
     try:
-        sku = validate_sku(raw_sku)
-        name = validate_name(value("name"))
-        description = validate_description(value("description"))
-        if not description:
-            raise FieldValidationError("description", "Description must not be empty")
-        price = validate_price(_check_grouping(value("price")))
-        category = validate_category(value("category")) if "category" in header.positions else None
+        product = clean_product(
+            sku=raw_sku,
+            name=value("name"),
+            description=value("description"),
+            category=value("category") if "category" in header.positions else None,
+            price=_check_grouping(value("price")),
+        )
     except FieldValidationError as exc:
         raise _RowRejected(str(exc), sku_hint) from None
     last_updated = _parse_timestamp(value("last_updated"), sku_hint)
     attributes = {key: fields[i].strip() for i, key in header.extras if fields[i].strip()}
-    return Product(
-        sku=sku,
-        name=name,
-        description=description,
-        price=price,
-        category=category,
-        last_updated=last_updated,
-        attributes=attributes,
-    )
+    return replace(product, last_updated=last_updated, attributes=attributes)
 
 
 def _check_grouping(text: str) -> str:

@@ -81,7 +81,7 @@ def _query(args: argparse.Namespace, settings: Settings) -> int:
     flt = None
     if args.filter:
         flt = filter_json(args.filter)
-    vector = make_embedder(settings).encode_query(args.query)
+    vector = [float(x) for x in make_embedder(settings).encode_query(args.query)]
     with index_session(settings, namespace=args.namespace) as index:
         matches = index.query(vector, top_k=args.top_k, filter=flt)
     print(render_matches(matches, as_json=args.json))

@@ -1,67 +1,32 @@
 """A :class:`~refarch.domain.product.Product` as a row of the ``products`` table, checked and
 encoded for COPY.
 
-:func:`product_row` refuses what PostgreSQL would refuse or silently mangle (empty required
-text, NUL characters, prices outside ``numeric(12, 2)``) with an :class:`InputError` saying
-why; :func:`copy_line` writes COPY's text format, escaping what it must.
+:func:`product_row` applies the one rule set of :mod:`refarch.domain.validation` (the editor's
+rules: lengths, control characters, price range and scale, required fields), so a product a
+load stores is always one the editor can save; a product that breaks a rule raises
+:class:`~refarch.errors.FieldValidationError` (an :class:`~refarch.errors.InputError`) saying
+why. :func:`copy_line` writes COPY's text format, escaping what it must.
 """
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
-from decimal import Decimal
 from typing import Any
 
 from refarch.domain.product import Product
-from refarch.domain.validation import MAX_PRICE
+from refarch.domain.validation import clean_fields
 from refarch.errors import InputError
-
-# Prices from here on round (half away from zero, as PostgreSQL does) beyond MAX_PRICE.
-_PRICE_LIMIT = Decimal("9999999999.995")
-
-
-def _blank(value: object) -> bool:
-    return not isinstance(value, str) or not value or value.isspace()
-
-
-def _has_nul(*values: str | None) -> bool:
-    return any(v is not None and "\x00" in v for v in values)
 
 
 def product_row(product: Product) -> tuple[Any, ...]:
-    """The staging-table row of ``product``; raises :class:`InputError` if it cannot be stored."""
+    """The staging-table row of ``product`` (cleaned, in :data:`refarch.db.merge.COLUMNS`
+    order); raises :class:`InputError` if it breaks a rule."""
     if not isinstance(product, Product):
         raise InputError(f"expected a Product, got {type(product).__name__}")
-    if _blank(product.sku):
-        raise InputError("sku is empty")
-    if _blank(product.name):
-        raise InputError("name is empty")
-    if _blank(product.description):
-        raise InputError("description is empty")
-    category = product.category if product.category else None
-    if category is not None and not isinstance(category, str):
-        raise InputError(f"category {category!r} is not text")
-    if _has_nul(product.sku, product.name, product.description, category):
-        raise InputError("contains a NUL character, which PostgreSQL text cannot hold")
-    price = product.price
-    if not isinstance(price, Decimal):
-        try:
-            price = Decimal(str(price))
-        except ArithmeticError:
-            raise InputError(f"price {product.price!r} is not a number") from None
-    if not price.is_finite():
-        raise InputError(f"price {price} is not a finite number")
-    if price < 0:
-        raise InputError(f"price {price} is negative")
-    if price >= _PRICE_LIMIT:
-        raise InputError(f"price {price} exceeds the maximum of {MAX_PRICE}")
-    last_updated = product.last_updated
-    if last_updated is not None:
-        if not isinstance(last_updated, datetime):
-            raise InputError(f"last_updated {last_updated!r} is not a datetime")
-        if last_updated.tzinfo is None:
-            last_updated = last_updated.replace(tzinfo=UTC)
-    return (product.sku, product.name, category, product.description, price, last_updated)
+    sku, name, description, category, price, last_updated = clean_fields(
+        product.sku, product.name, product.description, product.category, product.price,
+        product.last_updated,
+    )
+    return (sku, name, category, description, price, last_updated)
 
 
 def _escape(text: str) -> str:

@@ -11,8 +11,11 @@ Products stream from any iterable in batches. Each batch is COPYed -- straight i
   re-embedding downstream), so loading the same file twice is a no-op.
 
 The same SKU twice in one input: the later occurrence wins and the earlier one is counted in
-``duplicates``. A product that cannot be stored (empty SKU, name or description, a negative or
-too large price, a NUL character) is skipped and reported in ``rejected``; the rest loads.
+``duplicates``. A product that breaks a rule of :mod:`refarch.domain.validation` (the rules the
+editor applies: an empty SKU or name, an over-long field, a control character, a negative, too
+large or sub-cent price...) is skipped and reported in ``rejected``; the rest loads. Text is
+cleaned as the editor cleans it (NFC, surrounding whitespace stripped), so every loaded product
+can be saved by the editor unchanged.
 
 Each batch commits on its own (inside the caller's transaction, if one is open, it becomes a
 savepoint instead), so a long load shows progress and a load that fails half way can simply

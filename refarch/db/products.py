@@ -1,33 +1,43 @@
-"""Create, read, update and delete single products: what the app's editor calls.
+"""Every SQL statement over ``products``, the ``outbox`` and ``reconcile_runs``, in one module.
 
-Every change is validated first, then written in one transaction, so a change either lands
-whole or not at all. The database triggers (migration 0002) bump the row's ``version`` and write
-the outbox row in that same transaction, which is how the change reaches the index.
+* **Product records.** A product is read as a :class:`~refarch.domain.product.StoredProduct`
+  with one column list, :data:`COLUMNS` (the record's fields), whoever reads it: the editor
+  (:func:`get_product`), the indexer and search (:func:`get_products`), reconcile
+  (:func:`iter_products`), the freshness probe (:func:`recently_changed`).
+* **The editor's changes** (:func:`insert_product`, :func:`update_product`,
+  :func:`delete_product`). Every change is validated first by
+  :mod:`refarch.domain.validation` (the rules the loaders apply too), then written in one
+  transaction, so a change either lands whole or not at all. The database triggers
+  (migration 0002) bump the row's ``version`` and write the outbox row in that same
+  transaction, which is how the change reaches the index. Validation errors are
+  :class:`~refarch.errors.FieldValidationError`\\ s naming the field (``sku``, ``name``,
+  ``description``, ``category``, ``price``), so a form can show each message next to its
+  field. A duplicate SKU is caught from the unique constraint itself (no check-then-insert
+  race) and reported on the ``sku`` field.
+* **The outbox** the relay consumes (:func:`claim_outbox`, :func:`delete_outbox`,
+  :func:`outbox_stats`; the concept is explained in :mod:`refarch.pipeline.outbox`).
+* **Reconcile runs** (:func:`record_reconcile_run`, :func:`last_reconcile_run`).
 
-Validation errors are :class:`~refarch.errors.FieldValidationError`\\ s naming the field
-(``sku``, ``name``, ``description``, ``category``, ``price``), so a form can show each message
-next to its field. A duplicate SKU is caught from the unique constraint itself (no check-then-
-insert race) and reported on the ``sku`` field.
+Bulk loads are the exception: their COPY and merge statements stay in :mod:`refarch.db.merge`,
+where the staging table they share is created, because each only makes sense as a step of
+that algorithm.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import uuid
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, fields
 from datetime import datetime
 from decimal import Decimal
 from typing import Any, Final
 
 import psycopg
 from psycopg import errors as pg_errors
-from psycopg.rows import dict_row
+from psycopg.rows import class_row
 
-from refarch.domain.validation import (
-    validate_category,
-    validate_description,
-    validate_name,
-    validate_price,
-    validate_sku,
-)
+from refarch.domain.product import StoredProduct
+from refarch.domain.validation import clean_product, validate_changes
 from refarch.errors import (
     DatabaseError,
     EditConflictError,
@@ -36,24 +46,12 @@ from refarch.errors import (
     RefarchError,
 )
 
-_COLUMNS = "id, sku, name, description, category, price, version, search_version, updated_at"
-
-
-@dataclass(frozen=True, slots=True)
-class StoredProduct:
-    """A product row as stored in Postgres, with the versions the triggers maintain."""
-
-    id: int
-    sku: str
-    name: str
-    description: str
-    category: str | None
-    price: Decimal
-    #: Bumped by the triggers on every change to the row (used to detect concurrent edits).
-    version: int
-    #: The version of the last change to an indexed column: the version the index must hold.
-    search_version: int
-    updated_at: datetime | None = None
+#: The columns every product read selects: the fields of StoredProduct, in order.
+COLUMNS: Final = ", ".join(field.name for field in fields(StoredProduct))
+#: Rows as StoredProducts (the column names are the field names).
+_AS_PRODUCT = class_row(StoredProduct)
+#: Rows a server-side cursor fetches per round trip when streaming every product.
+STREAM_CHUNK = 5_000
 
 
 class _Unset:
@@ -67,50 +65,72 @@ class _Unset:
 UNSET: Final = _Unset()
 
 
-# --- reads ------------------------------------------------------------------------------------
+# --- product reads ----------------------------------------------------------------------------
 
 
-def _row_to_product(row: dict[str, Any]) -> StoredProduct:
-    return StoredProduct(
-        id=int(row["id"]),
-        sku=row["sku"],
-        name=row["name"],
-        description=row["description"] or "",
-        category=row["category"],
-        price=Decimal(row["price"]),
-        version=int(row["version"]),
-        search_version=int(row["search_version"]),
-        updated_at=row["updated_at"],
-    )
+def _gone(product_id: int, hint: str = "it may have been deleted") -> ProductNotFoundError:
+    return ProductNotFoundError(f"Product {product_id} does not exist ({hint})")
 
 
 def get_product(conn: psycopg.Connection[Any], product_id: int) -> StoredProduct:
     """Return the product with ``product_id``; raise ProductNotFoundError if there is none."""
-    with conn.cursor(row_factory=dict_row) as cur:
-        cur.execute(f"SELECT {_COLUMNS} FROM products WHERE id = %s", (product_id,))
-        row = cur.fetchone()
-    if row is None:
-        raise ProductNotFoundError(f"Product {product_id} does not exist (it may have been deleted)")
-    return _row_to_product(row)
+    with conn.cursor(row_factory=_AS_PRODUCT) as cur:
+        product = cur.execute(f"SELECT {COLUMNS} FROM products WHERE id = %s", (product_id,)).fetchone()
+    if product is None:
+        raise _gone(product_id)
+    return product
 
 
-def get_products(conn: psycopg.Connection[Any], product_ids: list[int]) -> dict[int, StoredProduct]:
-    """Return the products among ``product_ids`` that exist, keyed by id."""
+def get_products(conn: psycopg.Connection[Any], product_ids: Sequence[int]) -> dict[int, StoredProduct]:
+    """The products among ``product_ids`` that exist, keyed by id (one parameterized query)."""
     if not product_ids:
         return {}
-    with conn.cursor(row_factory=dict_row) as cur:
-        cur.execute(
-            f"SELECT {_COLUMNS} FROM products WHERE id = ANY(%s)", (list(product_ids),)
-        )
-        return {int(row["id"]): _row_to_product(row) for row in cur.fetchall()}
+    with conn.cursor(row_factory=_AS_PRODUCT) as cur:
+        cur.execute(f"SELECT {COLUMNS} FROM products WHERE id = ANY(%s)", (list(product_ids),))
+        return {product.id: product for product in cur.fetchall()}
 
 
 def find_by_sku(conn: psycopg.Connection[Any], sku: str) -> StoredProduct | None:
     """Return the product with this SKU, or ``None``."""
-    with conn.cursor(row_factory=dict_row) as cur:
-        cur.execute(f"SELECT {_COLUMNS} FROM products WHERE sku = %s", (sku.strip(),))
-        row = cur.fetchone()
-    return _row_to_product(row) if row else None
+    with conn.cursor(row_factory=_AS_PRODUCT) as cur:
+        return cur.execute(f"SELECT {COLUMNS} FROM products WHERE sku = %s", (sku.strip(),)).fetchone()
+
+
+def iter_products(conn: psycopg.Connection[Any]) -> Iterator[StoredProduct]:
+    """Every product, streamed by a server-side cursor (bounded memory at any catalog size).
+
+    The cursor lives in a transaction (a savepoint inside the caller's) that ends with the
+    iteration: consume it fully, or close the iterator.
+    """
+    name = f"products_{uuid.uuid4().hex[:8]}"
+    with conn.transaction(), conn.cursor(name=name, row_factory=_AS_PRODUCT) as cur:
+        cur.itersize = STREAM_CHUNK
+        cur.execute(f"SELECT {COLUMNS} FROM products")
+        yield from cur
+
+
+def recently_changed(conn: psycopg.Connection[Any], limit: int) -> list[StoredProduct]:
+    """The ``limit`` products changed most recently in Postgres (by ``updated_at``), newest first."""
+    with conn.cursor(row_factory=_AS_PRODUCT) as cur:
+        cur.execute(f"SELECT {COLUMNS} FROM products ORDER BY updated_at DESC LIMIT %s", (limit,))
+        return cur.fetchall()
+
+
+def search_versions(conn: psycopg.Connection[Any], product_ids: Sequence[int]) -> dict[int, int]:
+    """``{id: search_version}`` of the products among ``product_ids`` that exist."""
+    if not product_ids:
+        return {}
+    rows = conn.execute(
+        "SELECT id, search_version FROM products WHERE id = ANY(%s)", (list(product_ids),)
+    ).fetchall()
+    return {int(pid): int(version) for pid, version in rows}
+
+
+def count_products(conn: psycopg.Connection[Any]) -> int:
+    """How many products the catalog has."""
+    row = conn.execute("SELECT count(*) FROM products").fetchone()
+    assert row is not None
+    return int(row[0])
 
 
 def list_categories(conn: psycopg.Connection[Any]) -> list[str]:
@@ -130,7 +150,7 @@ def price_range(conn: psycopg.Connection[Any]) -> tuple[Decimal, Decimal]:
     return Decimal(low), Decimal(high)
 
 
-# --- writes -----------------------------------------------------------------------------------
+# --- the editor's writes ----------------------------------------------------------------------
 
 
 def _unique_violation(exc: pg_errors.UniqueViolation, sku: str) -> RefarchError:
@@ -153,26 +173,31 @@ def insert_product(
 
     Raises FieldValidationError naming the first invalid field (a taken SKU included).
     """
-    values = {
-        "sku": validate_sku(sku),
-        "name": validate_name(name),
-        "description": validate_description(description),
-        "category": validate_category(category),
-        "price": validate_price(price),
-    }
+    product = clean_product(
+        sku=sku, name=name, description=description, category=category, price=price
+    )
     try:
-        with conn.transaction(), conn.cursor(row_factory=dict_row) as cur:
-            cur.execute(
+        with conn.transaction(), conn.cursor(row_factory=_AS_PRODUCT) as cur:
+            stored = cur.execute(
                 "INSERT INTO products (sku, name, description, category, price, last_updated)"
-                " VALUES (%(sku)s, %(name)s, %(description)s, %(category)s, %(price)s, now())"
-                f" RETURNING {_COLUMNS}",
-                values,
-            )
-            row = cur.fetchone()
+                " VALUES (%s, %s, %s, %s, %s, now())"
+                f" RETURNING {COLUMNS}",
+                (product.sku, product.name, product.description, product.category, product.price),
+            ).fetchone()
     except pg_errors.UniqueViolation as exc:
-        raise _unique_violation(exc, values["sku"]) from None
-    assert row is not None
-    return _row_to_product(row)
+        raise _unique_violation(exc, product.sku) from None
+    assert stored is not None
+    return stored
+
+
+def _locked(cur: psycopg.Cursor[StoredProduct], product_id: int, hint: str) -> StoredProduct:
+    """The row of ``product_id``, locked until the transaction ends."""
+    current = cur.execute(
+        f"SELECT {COLUMNS} FROM products WHERE id = %s FOR UPDATE", (product_id,)
+    ).fetchone()
+    if current is None:
+        raise _gone(product_id, hint)
+    return current
 
 
 def update_product(
@@ -192,23 +217,10 @@ def update_product(
     EditConflictError instead of being overwritten). An update that changes nothing writes
     nothing (no new version, no re-index) and returns the row as it is.
     """
-    changes: dict[str, Any] = {}
-    if name is not UNSET:
-        changes["name"] = validate_name(name)
-    if description is not UNSET:
-        changes["description"] = validate_description(description)
-    if category is not UNSET:
-        changes["category"] = validate_category(category)
-    if price is not UNSET:
-        changes["price"] = validate_price(price)
-    with conn.transaction(), conn.cursor(row_factory=dict_row) as cur:
-        cur.execute(f"SELECT {_COLUMNS} FROM products WHERE id = %s FOR UPDATE", (product_id,))
-        row = cur.fetchone()
-        if row is None:
-            raise ProductNotFoundError(
-                f"Product {product_id} does not exist (it may have been deleted)"
-            )
-        current = _row_to_product(row)
+    given = {"name": name, "description": description, "category": category, "price": price}
+    changes = validate_changes({k: v for k, v in given.items() if v is not UNSET})
+    with conn.transaction(), conn.cursor(row_factory=_AS_PRODUCT) as cur:
+        current = _locked(cur, product_id, "it may have been deleted")
         if expected_version is not None and current.version != expected_version:
             raise EditConflictError(
                 f"Product {current.sku} was changed by someone else (version {expected_version}"
@@ -218,14 +230,13 @@ def update_product(
         if not changed:
             return current
         assignments = ", ".join(f"{column} = %({column})s" for column in changed)
-        cur.execute(
+        updated = cur.execute(
             f"UPDATE products SET {assignments}, last_updated = now(), updated_at = now()"
-            f" WHERE id = %(id)s RETURNING {_COLUMNS}",
+            f" WHERE id = %(id)s RETURNING {COLUMNS}",
             {**changed, "id": product_id},
-        )
-        updated = cur.fetchone()
+        ).fetchone()
     assert updated is not None
-    return _row_to_product(updated)
+    return updated
 
 
 def delete_product(
@@ -236,12 +247,8 @@ def delete_product(
     Raises ProductNotFoundError if it is already gone, EditConflictError if ``expected_version``
     is given and the row has changed since.
     """
-    with conn.transaction(), conn.cursor(row_factory=dict_row) as cur:
-        cur.execute(f"SELECT {_COLUMNS} FROM products WHERE id = %s FOR UPDATE", (product_id,))
-        row = cur.fetchone()
-        if row is None:
-            raise ProductNotFoundError(f"Product {product_id} does not exist (already deleted?)")
-        current = _row_to_product(row)
+    with conn.transaction(), conn.cursor(row_factory=_AS_PRODUCT) as cur:
+        current = _locked(cur, product_id, "already deleted?")
         if expected_version is not None and current.version != expected_version:
             raise EditConflictError(
                 f"Product {current.sku} was changed by someone else (version {expected_version}"
@@ -295,9 +302,7 @@ def indexing_states(
     ids = list(dict.fromkeys(int(pid) for pid in product_ids))
     if not ids:
         return {}
-    with conn.cursor() as cur:
-        cur.execute("SELECT id, search_version FROM products WHERE id = ANY(%s)", (ids,))
-        postgres = {int(pid): int(version) for pid, version in cur.fetchall()}
+    postgres = search_versions(conn, ids)
     held = fetch_state(index, ids)
     return {
         pid: IndexingState(
@@ -305,3 +310,114 @@ def indexing_states(
         )
         for pid in ids
     }
+
+
+# --- the outbox -------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class OutboxRow:
+    """One captured change."""
+
+    id: int
+    product_id: int
+    op: str
+    version: int
+    created_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class OutboxStats:
+    """How many changes wait in the outbox, and when the oldest was captured."""
+
+    pending: int
+    oldest: datetime | None
+
+
+def claim_outbox(conn: psycopg.Connection[Any], limit: int) -> list[OutboxRow]:
+    """Lock and return up to ``limit`` of the oldest unclaimed outbox rows.
+
+    Must run inside a transaction: the locks last until it ends. Rows another relay holds are
+    skipped, not waited for.
+    """
+    with conn.cursor(row_factory=class_row(OutboxRow)) as cur:
+        cur.execute(
+            "SELECT id, product_id, op, version, created_at FROM outbox "
+            "ORDER BY id LIMIT %s FOR UPDATE SKIP LOCKED",
+            (limit,),
+        )
+        return cur.fetchall()
+
+
+def delete_outbox(conn: psycopg.Connection[Any], ids: Sequence[int]) -> int:
+    """Delete outbox rows by id (after their changes were published); returns how many."""
+    if not ids:
+        return 0
+    return conn.execute("DELETE FROM outbox WHERE id = ANY(%s)", (list(ids),)).rowcount
+
+
+def outbox_stats(conn: psycopg.Connection[Any]) -> OutboxStats:
+    """Pending count and oldest capture time (through ``outbox_stats()``, open to the app role)."""
+    pending, oldest = conn.execute("SELECT pending, oldest FROM outbox_stats()").fetchone()  # type: ignore[misc]
+    return OutboxStats(int(pending), oldest)
+
+
+def outbox_high_water(conn: psycopg.Connection[Any]) -> int:
+    """The id of the newest outbox row (0 when the outbox is empty)."""
+    row = conn.execute("SELECT coalesce(max(id), 0) FROM outbox").fetchone()
+    assert row is not None
+    return int(row[0])
+
+
+def outbox_pending_through(conn: psycopg.Connection[Any], last_id: int) -> int:
+    """How many outbox rows with an id up to ``last_id`` are still there."""
+    row = conn.execute("SELECT count(*) FROM outbox WHERE id <= %s", (last_id,)).fetchone()
+    assert row is not None
+    return int(row[0])
+
+
+# --- reconcile runs ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class ReconcileRun:
+    """One recorded reconcile run: what it counted and found."""
+
+    finished_at: datetime
+    products: int
+    vectors: int
+    missing: int
+    stale: int
+    orphaned: int
+    repaired: int
+
+
+def record_reconcile_run(
+    conn: psycopg.Connection[Any],
+    *,
+    started_at: datetime,
+    products: int,
+    vectors: int,
+    missing: int,
+    stale: int,
+    orphaned: int,
+    repaired: int,
+) -> None:
+    """Append a run to ``reconcile_runs`` (its ``finished_at`` is now)."""
+    with conn.transaction():
+        conn.execute(
+            "INSERT INTO reconcile_runs "
+            "(started_at, products, vectors, missing, stale, orphaned, repaired) "
+            "VALUES (%s, %s, %s, %s, %s, %s, %s)",
+            (started_at, products, vectors, missing, stale, orphaned, repaired),
+        )
+
+
+def last_reconcile_run(conn: psycopg.Connection[Any]) -> ReconcileRun | None:
+    """The latest recorded run, or None when reconcile never ran."""
+    with conn.cursor(row_factory=class_row(ReconcileRun)) as cur:
+        cur.execute(
+            "SELECT finished_at, products, vectors, missing, stale, orphaned, repaired "
+            "FROM reconcile_runs ORDER BY id DESC LIMIT 1"
+        )
+        return cur.fetchone()

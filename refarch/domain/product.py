@@ -1,4 +1,4 @@
-"""The product record that flows from a catalog (CSV or generator) into Postgres and the index."""
+"""The product record, before Postgres stores it (:class:`Product`) and as stored (:class:`StoredProduct`)."""
 
 from __future__ import annotations
 
@@ -23,3 +23,24 @@ class Product:
     category: str | None = None
     last_updated: datetime | None = None
     attributes: Mapping[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class StoredProduct:
+    """A product row as stored in Postgres, with the versions the triggers maintain.
+
+    What the editor, the indexer, reconcile and search all read (its fields are the columns
+    :mod:`refarch.db.products` selects, in this order).
+    """
+
+    id: int
+    sku: str
+    name: str
+    description: str
+    category: str | None
+    price: Decimal
+    #: Bumped by the triggers on every change to the row (used to detect concurrent edits).
+    version: int
+    #: The version of the last change to an indexed column: the version the index must hold.
+    search_version: int
+    updated_at: datetime | None = None

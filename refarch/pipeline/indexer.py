@@ -32,18 +32,20 @@ before receiving more, so an outage does not burn through the receive counts.
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import threading
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from decimal import Decimal
 from typing import Any
 
 import psycopg
 
+from refarch.db import products
+from refarch.domain.product import StoredProduct
+from refarch.domain.text import TextOf, content_hash, embedded_text, embedding_input
+from refarch.domain.vectors import vector_id, vector_metadata, version_and_hash
 from refarch.errors import IndexRejectedError, QueueError, RefarchError, StaleReceiptError
 from refarch.logs import event
 from refarch.pipeline.changes import MalformedMessageError, ProductChange
@@ -53,31 +55,6 @@ log = logging.getLogger("refarch.pipeline.indexer")
 
 #: Ids per delete or fetch request.
 ID_CHUNK = 500
-
-
-def content_hash(text: str) -> str:
-    """The hash stored with each vector: SHA-256 of the exact text that was embedded."""
-    return hashlib.sha256(text.encode("utf-8")).hexdigest()
-
-
-@dataclass(frozen=True, slots=True)
-class ProductRow:
-    """The columns of a product the index depends on."""
-
-    id: int
-    sku: str
-    name: str
-    category: str | None
-    description: str
-    price: Decimal
-    search_version: int
-
-    def as_mapping(self) -> dict[str, Any]:
-        """The row as a mapping (what ``product_text`` accepts)."""
-        return {
-            "id": self.id, "sku": self.sku, "name": self.name, "category": self.category,
-            "description": self.description, "price": self.price,
-        }
 
 
 @dataclass(frozen=True, slots=True)
@@ -98,32 +75,12 @@ class Record:
     metadata: dict[str, Any]
 
 
-def vector_id(product_id: int) -> str:
-    """The index id of a product's vector."""
-    return str(product_id)
-
-
-def vector_metadata(row: ProductRow, text_hash: str) -> dict[str, Any]:
-    """Metadata stored with a vector: filters (category, price) and sync bookkeeping."""
-    metadata: dict[str, Any] = {
-        "id": row.id,
-        "sku": row.sku,
-        "name": row.name,
-        "price": float(row.price),
-        "version": row.search_version,
-        "content_hash": text_hash,
-    }
-    if row.category is not None:
-        metadata["category"] = row.category
-    return metadata
-
-
 @dataclass
 class BatchPlan:
     """What to do for each product of a batch (see :func:`plan_batch`)."""
 
     #: Rows whose text changed (or that the index lacks): embed, then upsert.
-    embed: list[tuple[ProductRow, str, str]] = field(default_factory=list)  # row, text, hash
+    embed: list[tuple[StoredProduct, str, str]] = field(default_factory=list)  # row, text, hash
     #: Rows whose text is unchanged but whose metadata is not: upsert the stored vector.
     reuse: list[Record] = field(default_factory=list)
     #: Products gone from Postgres that the index still holds.
@@ -136,9 +93,9 @@ class BatchPlan:
 
 def plan_batch(
     product_ids: Iterable[int],
-    rows: Mapping[int, ProductRow],
+    rows: Mapping[int, StoredProduct],
     indexed: Mapping[int, IndexedState],
-    text_of: Callable[[Mapping[str, Any]], str],
+    text_of: TextOf,
     *,
     force: Iterable[int] = (),
 ) -> BatchPlan:
@@ -164,12 +121,9 @@ def plan_batch(
                 plan.current.append(pid)  # a newer version is already there
                 continue
         try:
-            text = text_of(row.as_mapping())
+            text = embedded_text(row, text_of)  # a blank text raises: nothing to embed
         except RefarchError as exc:
             plan.failures[pid] = f"product {pid}: {exc}"
-            continue
-        if not text or not text.strip():
-            plan.failures[pid] = f"product {pid}: no text to embed (name, category, description are empty)"
             continue
         text_hash = content_hash(text)
         if state is not None and state.content_hash == text_hash:
@@ -190,28 +144,14 @@ def fetch_state(index: Any, product_ids: Sequence[int]) -> dict[int, IndexedStat
     for start in range(0, len(product_ids), ID_CHUNK):
         chunk = [vector_id(pid) for pid in product_ids[start : start + ID_CHUNK]]
         for vid, (values, metadata) in index.fetch(chunk).items():
-            metadata = metadata or {}
-            version = metadata.get("version")
-            found[int(vid)] = IndexedState(
-                int(version) if version is not None else None,
-                metadata.get("content_hash"),
-                values,
-            )
+            version, text_hash = version_and_hash(metadata)
+            found[int(vid)] = IndexedState(version, text_hash, values)
     return found
 
 
-_ROWS_SQL = (
-    "SELECT id, sku, name, category, description, price, search_version "
-    "FROM products WHERE id = ANY(%s)"
-)
-
-
-def read_rows(conn: psycopg.Connection, product_ids: Sequence[int]) -> dict[int, ProductRow]:
+def read_rows(conn: psycopg.Connection, product_ids: Sequence[int]) -> dict[int, StoredProduct]:
     """The current rows of ``product_ids`` that still exist, keyed by id."""
-    if not product_ids:
-        return {}
-    rows = conn.execute(_ROWS_SQL, (list(product_ids),)).fetchall()
-    return {int(r[0]): ProductRow(int(r[0]), r[1], r[2], r[3], r[4] or "", r[5], int(r[6])) for r in rows}
+    return products.get_products(conn, product_ids)
 
 
 @dataclass
@@ -231,17 +171,6 @@ class IndexerStepResult:
     embed_seconds: float = 0.0
     #: Seconds from the earliest change captured to its write, for freshness logs.
     max_lag: float | None = None
-
-
-#: Characters of a product's text given to the model. The model reads at most 256 tokens and
-#: a token is rarely more than a few characters, so this keeps every token the model would
-#: see while sparing the tokenizer megabytes of text it would throw away.
-MAX_EMBED_CHARS = 16_000
-
-
-def embedding_input(text: str) -> str:
-    """The part of ``text`` the model is given (its content hash covers all of it)."""
-    return text[:MAX_EMBED_CHARS]
 
 
 class Hold:
@@ -315,7 +244,7 @@ class IndexerWorker:
         embedder: Any,
         connect: Callable[[], psycopg.Connection],
         *,
-        text_of: Callable[[Mapping[str, Any]], str],
+        text_of: TextOf,
         batch_size: int = 64,
         visibility_timeout: float = 60.0,
         max_receives: int | None = None,
@@ -451,14 +380,16 @@ class IndexerWorker:
         self._delete_vectors(deletes)
 
         result.embedded = sum(1 for r, _, _ in plan.embed if r.id not in failures and r.id not in stale)
-        result.reused = sum(1 for r in plan.reuse if r.product_id not in failures and r.product_id not in stale)
+        result.reused = sum(
+            1 for r in plan.reuse if r.product_id not in failures and r.product_id not in stale
+        )
         result.deleted = len(deletes)
         result.current = len(plan.current)
         result.failed = len(failures)
         result.abandoned = len(stale)
 
         done_handles: list[str] = []
-        changed_at = []
+        changed_at: list[datetime] = []
         for pid, items in by_product.items():
             if pid in stale:
                 continue
@@ -479,12 +410,12 @@ class IndexerWorker:
         return fetch_state(self.index, product_ids)
 
     def _embed(
-        self, items: list[tuple[ProductRow, str, str]], failures: dict[int, str]
+        self, items: list[tuple[StoredProduct, str, str]], failures: dict[int, str]
     ) -> list[Record]:
         texts = [embedding_input(text) for _, text, _ in items]
         try:
             vectors = self.embedder.encode(texts, progress=False)
-            pairs = list(zip(items, vectors))
+            pairs = list(zip(items, vectors, strict=False))
         except RefarchError:
             # Isolate the text(s) the model refuses; embed the others one by one.
             pairs = []
@@ -555,9 +486,9 @@ class IndexerWorker:
         for message in messages:
             if message in last or not backoff:
                 continue
-            backoff = min(self.visibility_timeout, 2.0 ** max(0, message.receive_count - 1))
+            delay = min(self.visibility_timeout, 2.0 ** max(0, message.receive_count - 1))
             try:
-                self.queue.change_visibility(message.receipt_handle, backoff)
+                self.queue.change_visibility(message.receipt_handle, delay)
             except QueueError:
                 pass  # it comes back after its visibility timeout anyway
         if len(last) < len(messages):

@@ -5,53 +5,35 @@ same transaction as the change, so a change is durable exactly when it is commit
 claims rows with ``FOR UPDATE SKIP LOCKED`` (several relays share the work without blocking
 each other), publishes them, and deletes them in the same transaction only after the queue
 acknowledged: a relay that dies mid-batch leaves its rows to be claimed again.
+
+The SQL lives in :mod:`refarch.db.products` with every other statement over ``products`` and
+its outbox; :func:`claim`, :func:`delete` and :func:`stats` are the relay's names for it.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
-from datetime import datetime
+from typing import Any
 
 import psycopg
 
+from refarch.db import products
+from refarch.db.products import OutboxRow, OutboxStats
 from refarch.pipeline.changes import ProductChange
+
+__all__ = ["NOTIFY_CHANNEL", "OutboxRow", "OutboxStats", "claim", "coalesce", "delete", "stats"]
 
 #: The channel the triggers NOTIFY after writing outbox rows (a wake-up, never the carrier).
 NOTIFY_CHANNEL = "refarch_outbox"
 
 
-@dataclass(frozen=True, slots=True)
-class OutboxRow:
-    """One captured change."""
-
-    id: int
-    product_id: int
-    op: str
-    version: int
-    created_at: datetime
-
-
-@dataclass(frozen=True, slots=True)
-class OutboxStats:
-    """How many changes wait in the outbox, and when the oldest was captured."""
-
-    pending: int
-    oldest: datetime | None
-
-
-def claim(conn: psycopg.Connection, limit: int) -> list[OutboxRow]:
+def claim(conn: psycopg.Connection[Any], limit: int) -> list[OutboxRow]:
     """Lock and return up to ``limit`` of the oldest unclaimed outbox rows.
 
     Must run inside a transaction: the locks last until it ends. Rows another relay holds are
     skipped, not waited for.
     """
-    rows = conn.execute(
-        "SELECT id, product_id, op, version, created_at FROM outbox "
-        "ORDER BY id LIMIT %s FOR UPDATE SKIP LOCKED",
-        (limit,),
-    ).fetchall()
-    return [OutboxRow(*row) for row in rows]
+    return products.claim_outbox(conn, limit)
 
 
 def coalesce(rows: Sequence[OutboxRow]) -> list[ProductChange]:
@@ -74,15 +56,11 @@ def coalesce(rows: Sequence[OutboxRow]) -> list[ProductChange]:
     return list(merged.values())
 
 
-def delete(conn: psycopg.Connection, ids: Sequence[int]) -> int:
+def delete(conn: psycopg.Connection[Any], ids: Sequence[int]) -> int:
     """Delete outbox rows by id (after their changes were published); returns how many."""
-    if not ids:
-        return 0
-    cursor = conn.execute("DELETE FROM outbox WHERE id = ANY(%s)", (list(ids),))
-    return cursor.rowcount
+    return products.delete_outbox(conn, ids)
 
 
-def stats(conn: psycopg.Connection) -> OutboxStats:
+def stats(conn: psycopg.Connection[Any]) -> OutboxStats:
     """Pending count and oldest capture time (through ``outbox_stats()``, open to the app role)."""
-    pending, oldest = conn.execute("SELECT pending, oldest FROM outbox_stats()").fetchone()  # type: ignore[misc]
-    return OutboxStats(int(pending), oldest)
+    return products.outbox_stats(conn)

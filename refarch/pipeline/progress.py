@@ -23,6 +23,7 @@ from typing import Any
 import psycopg
 from tqdm import tqdm
 
+from refarch.db import products
 from refarch.settings import Settings
 
 #: How many recently changed products the freshness probe looks at.
@@ -68,27 +69,25 @@ def wait_for_sync(
     started = time.monotonic()
     try:
         with psycopg.connect(admin_url, autocommit=True) as conn:
-            target = conn.execute("SELECT coalesce(max(id), 0) FROM outbox").fetchone()[0]  # type: ignore[index]
+            target = products.outbox_high_water(conn)
             with tqdm(desc="syncing", unit="product", disable=not progress, mininterval=1.0) as bar:
                 while True:
-                    products = conn.execute("SELECT count(*) FROM products").fetchone()[0]  # type: ignore[index]
-                    outbox_left = conn.execute(
-                        "SELECT count(*) FROM outbox WHERE id <= %s", (target,)
-                    ).fetchone()[0]  # type: ignore[index]
+                    count = products.count_products(conn)
+                    outbox_left = products.outbox_pending_through(conn, target)
                     stats = queue.stats()
                     vectors = index.count()
-                    bar.total = products
+                    bar.total = count
                     bar.set_postfix(outbox=outbox_left, queued=stats.visible + stats.in_flight,
                                     dlq=stats.dead, refresh=False)
-                    bar.update(min(vectors, products) - bar.n)
+                    bar.update(min(vectors, count) - bar.n)
                     state = SyncState(
-                        synced=False, products=products, vectors=vectors,
+                        synced=False, products=count, vectors=vectors,
                         outbox_pending=outbox_left, queue_visible=stats.visible,
                         queue_in_flight=stats.in_flight, dead_letters=stats.dead,
                         seconds=time.monotonic() - started,
                     )
                     if (outbox_left == 0 and stats.visible == 0 and stats.in_flight == 0
-                            and abs(products - vectors) <= stats.dead):
+                            and abs(count - vectors) <= stats.dead):
                         state.synced = True
                         return state
                     if timeout is not None and time.monotonic() - started >= timeout:
@@ -114,17 +113,15 @@ def freshness_lag(conn: psycopg.Connection, index: Any) -> float:
 
     now = datetime.now(UTC)
     lag = 0.0
-    oldest = conn.execute("SELECT min(created_at) FROM outbox").fetchone()[0]  # type: ignore[index]
+    oldest = products.outbox_stats(conn).oldest
     if oldest is not None:
         lag = max(lag, (now - oldest).total_seconds())
-    recent = conn.execute(
-        "SELECT id, search_version, updated_at FROM products ORDER BY updated_at DESC LIMIT %s",
-        (FRESHNESS_PROBE,),
-    ).fetchall()
+    recent = products.recently_changed(conn, FRESHNESS_PROBE)
     if recent:
-        held = fetch_state(index, [int(r[0]) for r in recent])
-        for pid, version, updated_at in recent:
-            state = held.get(int(pid))
-            if state is None or (state.version or 0) < version:
-                lag = max(lag, (now - updated_at).total_seconds())
+        held = fetch_state(index, [product.id for product in recent])
+        for product in recent:
+            state = held.get(product.id)
+            if state is None or (state.version or 0) < product.search_version:
+                assert product.updated_at is not None  # the column is NOT NULL
+                lag = max(lag, (now - product.updated_at).total_seconds())
     return round(lag, 3)

@@ -1,6 +1,8 @@
 """Reconcile: compare Postgres with the vector index and repair drift (``refarch reconcile``).
 
-Postgres is the source of truth. For every product it has ``(id, search_version, text hash)``;
+Postgres is the source of truth. For every product it has ``(id, search_version, text hash)``,
+the hash computed by the indexer's own functions on the same record
+(:func:`~refarch.domain.text.embedded_text`, :func:`~refarch.domain.text.content_hash`);
 for every vector the index has ``(id, version, content_hash)`` in its metadata (listed with
 ``list`` and read with ``fetch``). A product is
 
@@ -20,16 +22,20 @@ from __future__ import annotations
 import logging
 import time
 import uuid
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
 import psycopg
 
+from refarch.db import products
+from refarch.domain.product import StoredProduct
+from refarch.domain.text import TextOf, content_hash, embedded_text
+from refarch.domain.vectors import product_id_of, version_and_hash
 from refarch.logs import event
 from refarch.pipeline.changes import ProductChange, publish
-from refarch.pipeline.indexer import ID_CHUNK, content_hash
+from refarch.pipeline.indexer import ID_CHUNK
 from refarch.queue.port import Queue
 
 log = logging.getLogger("refarch.pipeline.reconcile")
@@ -97,27 +103,21 @@ def compare(postgres: Mapping[int, Entry], index: Mapping[int, Entry]) -> DriftR
     return report
 
 
-def postgres_entries(
-    conn: psycopg.Connection, text_of: Callable[[Mapping[str, Any]], str] | None
-) -> dict[int, Entry]:
+def text_hash_of(product: StoredProduct, text_of: TextOf) -> str | None:
+    """The content hash the indexer stores for ``product``; None when it has no text to embed."""
+    try:
+        return content_hash(embedded_text(product, text_of))
+    except Exception:  # noqa: BLE001 - an unindexable row: compare versions only
+        return None
+
+
+def postgres_entries(conn: psycopg.Connection, text_of: TextOf | None) -> dict[int, Entry]:
     """``{id: (search_version, text hash)}`` for every product (hash None when ``text_of`` is)."""
-    entries: dict[int, Entry] = {}
-    columns = "id, search_version" + (", name, category, description" if text_of else "")
-    # A server-side cursor streams the rows (bounded memory at any catalog size).
-    with conn.transaction(), conn.cursor(name=f"reconcile_{uuid.uuid4().hex[:8]}") as cur:
-        cur.itersize = 5_000
-        cur.execute(f"SELECT {columns} FROM products")
-        for row in cur:
-            text_hash = None
-            if text_of is not None:
-                try:
-                    text_hash = content_hash(
-                        text_of({"name": row[2], "category": row[3], "description": row[4] or ""})
-                    )
-                except Exception:  # noqa: BLE001 - an unindexable row: compare versions only
-                    text_hash = None
-            entries[int(row[0])] = (int(row[1]), text_hash)
-    return entries
+    return {
+        product.id: (product.search_version,
+                     text_hash_of(product, text_of) if text_of is not None else None)
+        for product in products.iter_products(conn)
+    }
 
 
 def index_entries(index: Any) -> dict[int, Entry]:
@@ -127,13 +127,9 @@ def index_entries(index: Any) -> dict[int, Entry]:
     for start in range(0, len(ids), ID_CHUNK):
         fetched = index.fetch(ids[start : start + ID_CHUNK])
         for vid, (_, metadata) in fetched.items():
-            metadata = metadata or {}
-            version = metadata.get("version")
-            try:
-                pid = int(vid)
-            except ValueError:
-                continue  # not one of ours (a vector someone else wrote): not a product
-            entries[pid] = (int(version) if version is not None else None, metadata.get("content_hash"))
+            pid = product_id_of(vid)
+            if pid is not None:  # else not one of ours (a vector someone else wrote)
+                entries[pid] = version_and_hash(metadata)
     return entries
 
 
@@ -141,7 +137,7 @@ def reconcile(
     conn: psycopg.Connection,
     index: Any,
     *,
-    text_of: Callable[[Mapping[str, Any]], str] | None = None,
+    text_of: TextOf | None = None,
     repair_queue: Queue | None = None,
     record: bool = True,
 ) -> DriftReport:
@@ -185,28 +181,22 @@ def reconcile(
 
 def save_report(conn: psycopg.Connection, report: DriftReport, started_at: datetime) -> None:
     """Append the run to ``reconcile_runs``."""
-    with conn.transaction():
-        conn.execute(
-            "INSERT INTO reconcile_runs (started_at, products, vectors, missing, stale, orphaned, repaired) "
-            "VALUES (%s, %s, %s, %s, %s, %s, %s)",
-            (started_at, report.products, report.vectors, len(report.missing), len(report.stale),
-             len(report.orphaned), report.repaired),
-        )
+    products.record_reconcile_run(
+        conn, started_at=started_at, products=report.products, vectors=report.vectors,
+        missing=len(report.missing), stale=len(report.stale), orphaned=len(report.orphaned),
+        repaired=report.repaired,
+    )
 
 
 def last_report(conn: psycopg.Connection) -> dict[str, Any] | None:
     """The latest recorded run (for status), or None when reconcile never ran."""
-    row = conn.execute(
-        "SELECT finished_at, products, vectors, missing, stale, orphaned, repaired "
-        "FROM reconcile_runs ORDER BY id DESC LIMIT 1"
-    ).fetchone()
-    if row is None:
+    run = products.last_reconcile_run(conn)
+    if run is None:
         return None
-    finished_at, products, vectors, missing, stale, orphaned, repaired = row
     return {
-        "at": finished_at.isoformat(), "products": products, "vectors": vectors,
-        "missing": missing, "stale": stale, "orphaned": orphaned,
-        "drift": missing + stale + orphaned, "repaired": repaired,
+        "at": run.finished_at.isoformat(), "products": run.products, "vectors": run.vectors,
+        "missing": run.missing, "stale": run.stale, "orphaned": run.orphaned,
+        "drift": run.missing + run.stale + run.orphaned, "repaired": run.repaired,
     }
 
 

@@ -18,14 +18,14 @@ import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from decimal import Decimal
 from typing import Any
 
 import psycopg
 from psycopg_pool import ConnectionPool, PoolTimeout
 
 from refarch.db import products
-from refarch.db.products import UNSET, IndexingState, StoredProduct
+from refarch.db.products import UNSET, IndexingState
+from refarch.domain.product import StoredProduct
 from refarch.errors import DatabaseError
 from refarch.settings import Settings
 from refarch.webapp.url_state import SearchParams
@@ -106,11 +106,7 @@ class AppServices:
             ResultRow(
                 rank=rank,
                 score=hit.score,
-                product=StoredProduct(
-                    id=hit.id, sku=hit.sku, name=hit.name, description=hit.description,
-                    category=hit.category, price=Decimal(hit.price), version=hit.version,
-                    search_version=hit.search_version,
-                ),
+                product=hit,  # a SearchHit is the StoredProduct, read from Postgres
                 indexed_version=hit.indexed_version,
             )
             for rank, hit in enumerate(result.hits, start=1)
@@ -173,7 +169,8 @@ class AppServices:
     def dead_letters(self, limit: int = 20) -> list[Any]:
         """The oldest messages in the dead-letter queue."""
         with self._queue_lock:
-            return self._queue.dead_letters(limit)
+            letters: list[Any] = self._queue.dead_letters(limit)
+        return letters
 
     def redrive(self) -> int:
         """Move every dead letter back to the queue; returns how many moved."""

@@ -14,6 +14,7 @@ import pytest
 from refarch.catalog import generate_products
 from refarch.db.load import load_products
 from refarch.domain.product import Product
+from refarch.domain.validation import MAX_DESCRIPTION_LENGTH
 from refarch.errors import DatabaseError, InputError
 
 T0 = datetime(2024, 5, 1, 12, 30, tzinfo=UTC)
@@ -113,13 +114,21 @@ WEIRD = [
 
 @pytest.mark.parametrize("text", WEIRD)
 def test_awkward_text_survives_the_round_trip(db_url: str, text: str) -> None:
-    product = _product(1, name=text, description=text, category=text, sku=f"S{text[:10]}")
+    # The one rule set (refarch.domain.validation) decides what each field may hold: a
+    # description any text but NUL; a name or category no control character but tab and
+    # newline (so no CR); a SKU no whitespace. Surrounding whitespace is stripped, as the
+    # editor strips it, so a loaded product saves unchanged.
+    one_line = text.replace("\r", "")
+    sku = "S" + "".join(text.split())[:10]
+    product = _product(1, name=one_line, description=text, category=one_line, sku=sku)
     with psycopg.connect(db_url) as conn:
         result = load_products(conn, [product], progress=False)
         assert result.inserted == 1
         again = load_products(conn, [product], progress=False)
-    assert again.unchanged == 1  # the stored text compares equal to the input
-    assert _rows(db_url) == {product.sku: _expected(product)}
+    assert again.unchanged == 1  # the stored text compares equal to the (cleaned) input
+    assert _rows(db_url) == {
+        sku: (one_line.strip(), one_line.strip(), text.strip(), product.price, product.last_updated)
+    }
 
 
 def test_products_that_cannot_be_stored_are_reported_and_the_rest_load(db_url: str) -> None:
@@ -127,7 +136,7 @@ def test_products_that_cannot_be_stored_are_reported_and_the_rest_load(db_url: s
     bad = [
         _product(10, sku="   "),
         _product(11, name=""),
-        _product(12, description=" \n "),
+        _product(12, description="x" * (MAX_DESCRIPTION_LENGTH + 1)),
         _product(13, price=Decimal("-1")),
         _product(14, price=Decimal("12345678901.00")),
         _product(15, description="nul \x00 byte"),
@@ -140,9 +149,9 @@ def test_products_that_cannot_be_stored_are_reported_and_the_rest_load(db_url: s
     assert result.inserted == 4
     reasons = {r.position: r.reason for r in result.rejected}
     assert sorted(reasons) == [2, 3, 4, 5, 8, 9, 10, 11]
-    assert "sku is empty" in reasons[2]
-    assert "name is empty" in reasons[3]
-    assert "description is empty" in reasons[4]
+    assert "SKU must not be empty" in reasons[2]
+    assert "Name must not be empty" in reasons[3]
+    assert f"at most {MAX_DESCRIPTION_LENGTH:,}" in reasons[4]
     assert "negative" in reasons[5]
     assert "exceeds the maximum" in reasons[8]
     assert "NUL" in reasons[9]
@@ -151,16 +160,29 @@ def test_products_that_cannot_be_stored_are_reported_and_the_rest_load(db_url: s
     assert set(_rows(db_url)) == {p.sku for p in good}
 
 
-def test_naive_times_are_utc_and_prices_round_to_cents(db_url: str) -> None:
-    product = _product(1, last_updated=datetime(2023, 9, 20, 22, 51, 32),
-                       price=Decimal("10.005"))
+def test_naive_times_are_utc(db_url: str) -> None:
+    product = _product(1, last_updated=datetime(2023, 9, 20, 22, 51, 32), price=Decimal("10.5"))
     with psycopg.connect(db_url) as conn:
         load_products(conn, [product], progress=False)
         again = load_products(conn, [product], progress=False)
     stored = _rows(db_url)[product.sku]
     assert stored[4] == datetime(2023, 9, 20, 22, 51, 32, tzinfo=UTC)
-    assert stored[3] == Decimal("10.01")
-    assert again.unchanged == 1  # rounding happens the same way on both sides of the compare
+    assert stored[3] == Decimal("10.50")
+    assert again.unchanged == 1  # the aware time compares equal on both sides
+
+
+def test_prices_are_never_rounded_more_than_two_places_are_refused(db_url: str) -> None:
+    # The one rule set: the editor refuses 10.005 (a typo, not a rounding), so loads do too.
+    products = [_product(1, price=Decimal("10.005")), _product(2, price=Decimal("9999999999.994")),
+                _product(3, price=Decimal("10.50"))]
+    with psycopg.connect(db_url) as conn:
+        result = load_products(conn, products, progress=False)
+    assert result.inserted == 1
+    reasons = {r.position: r.reason for r in result.rejected}
+    assert sorted(reasons) == [1, 2]
+    assert "more than two decimal places" in reasons[1]
+    assert "exceeds the maximum" in reasons[2]  # no longer rounded down to the maximum
+    assert _rows(db_url)[products[2].sku][3] == Decimal("10.50")
 
 
 def test_generated_catalog_loads_and_reloads_idempotently(db_url: str) -> None:

@@ -124,7 +124,8 @@ def test_bad_prices_are_reported_and_do_not_stop_good_rows(
         (",SKU-2,A mug.,$1.00,2023-09-20", "Name must not be empty"),
         ("Mug,,A mug.,$1.00,2023-09-20", "SKU must not be empty"),
         ("Mug,SKU 2,A mug.,$1.00,2023-09-20", "spaces"),
-        ("Mug,SKU-2,,$1.00,2023-09-20", "Description must not be empty"),
+        ("Mug,SKU-2," + "x" * 20_001 + ",$1.00,2023-09-20", "at most 20,000"),
+        ("Mug\x07,SKU-2,A mug.,$1.00,2023-09-20", "must not contain control characters"),
         ("Mug,SKU-2,A mug.,$1.00,20/09/2023", "not a date and time"),
         ("Mug,SKU-2,A mug.,$1.00", "has 4 fields but the header has 5"),
         ("Mug,SKU-2,A mug, with a comma.,$1.00,2023-09-20", "has 6 fields"),
@@ -139,6 +140,21 @@ def test_invalid_rows_are_reported_with_line_and_reason(
     assert error.line == 3
     assert reason in error.reason
     assert str(error).startswith("line 3")
+
+
+def test_an_empty_description_loads_as_the_editor_allows(tmp_path: Path) -> None:
+    # One rule set (refarch.domain.validation): the description is optional everywhere.
+    result = read(tmp_path, HEADER + "Mug,SKU-2,,$1.00,2023-09-20\n" + 'Jar,SKU-3," ",$2,\n')
+    assert result.errors == []
+    assert [(p.sku, p.description) for p in result.products] == [("SKU-2", ""), ("SKU-3", "")]
+
+
+def test_values_are_cleaned_as_the_editor_cleans_them(tmp_path: Path) -> None:
+    decomposed = "Cafe\u0301 mug"  # e + combining acute: NFC makes it one character
+    result = read(tmp_path, HEADER + f"{decomposed},SKU-1,  A mug.  ,$0,\n")
+    assert result.errors == []
+    [product] = result.products
+    assert (product.name, product.description, product.price) == ("Caf\u00e9 mug", "A mug.", Decimal("0.00"))
 
 
 def test_missing_required_column_is_named(tmp_path: Path) -> None:

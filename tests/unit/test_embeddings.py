@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import threading
 import warnings
-from dataclasses import dataclass
-from decimal import Decimal
 
 import numpy as np
 import pytest
@@ -134,34 +132,6 @@ def test_queries_rank_the_right_type_first(
 ) -> None:
     order = rank(embedder, query, first_of_each_type([expected, *others]))
     assert order[0] == expected, order
-
-
-def test_product_text_from_a_product_a_mapping_and_a_row_object() -> None:
-    product = Product(
-        sku="S-1", name="Commuter Mug", description="Keeps coffee hot.", price=Decimal("9.99"),
-        category="Drinkware",
-    )
-    expected = "Commuter Mug. Category: Drinkware. Keeps coffee hot."
-    assert product_text(product) == expected
-    assert product_text(
-        {"name": "Commuter Mug", "category": "Drinkware", "description": "Keeps coffee hot.",
-         "price": 9.99, "id": 7}
-    ) == expected
-
-    @dataclass
-    class Row:
-        name: str
-        category: str | None
-        description: str
-
-    assert product_text(Row("Commuter Mug", "Drinkware", "Keeps coffee hot.")) == expected
-    assert product_text(Row("Commuter Mug.", None, "Keeps coffee hot.")) == (
-        "Commuter Mug. Keeps coffee hot."
-    )
-    assert product_text(Row("Commuter Mug", " ", "")) == "Commuter Mug."
-    assert product_text({"name": "", "description": " "}) == ""
-    with pytest.raises(InputError, match="missing: description"):
-        product_text({"name": "Mug"})
 
 
 def test_a_product_with_no_text_is_rejected_not_embedded(embedder: Embedder) -> None:

@@ -6,30 +6,35 @@ from decimal import Decimal
 
 import pytest
 
+from refarch.domain.product import StoredProduct
+from refarch.domain.text import content_hash
+from refarch.domain.vectors import vector_metadata
 from refarch.errors import InputError
-from refarch.pipeline.indexer import IndexedState, ProductRow, content_hash, plan_batch, vector_metadata
+from refarch.pipeline.indexer import IndexedState, plan_batch
 from refarch.pipeline.reconcile import compare
 from refarch.search import build_filter, validate_filter
 
 
-def text_of(row) -> str:
-    return f"{row['name']}. {row['category'] or ''}. {row['description']}".strip()
+def text_of(row: StoredProduct) -> str:
+    return f"{row.name}. {row.category or ''}. {row.description}".strip()
 
 
 def row(pid: int, version: int, name: str = "Mug", description: str = "keeps coffee hot",
-        price: str = "10.00", category: str | None = "Kitchen") -> ProductRow:
-    return ProductRow(pid, f"SKU-{pid}", name, category, description, Decimal(price), version)
+        price: str = "10.00", category: str | None = "Kitchen") -> StoredProduct:
+    return StoredProduct(id=pid, sku=f"SKU-{pid}", name=name, description=description,
+                         category=category, price=Decimal(price), version=version,
+                         search_version=version)
 
 
-def state_of(r: ProductRow, version: int | None = None, values=(0.1, 0.2)) -> IndexedState:
+def state_of(r: StoredProduct, version: int | None = None, values=(0.1, 0.2)) -> IndexedState:
     return IndexedState(r.search_version if version is None else version,
-                        content_hash(text_of(r.as_mapping())), values)
+                        content_hash(text_of(r)), values)
 
 
 def test_new_product_is_embedded() -> None:
     r = row(1, 5)
     plan = plan_batch([1], {1: r}, {}, text_of)
-    assert [(x[0].id, x[2]) for x in plan.embed] == [(1, content_hash(text_of(r.as_mapping())))]
+    assert [(x[0].id, x[2]) for x in plan.embed] == [(1, content_hash(text_of(r)))]
 
 
 def test_same_version_and_text_is_left_alone_duplicates_are_harmless() -> None:
@@ -78,7 +83,7 @@ def test_gone_rows_are_deleted_only_if_the_index_has_them() -> None:
 def test_a_row_without_text_fails_alone() -> None:
     empty = row(1, 5, name=" ", description=" ", category=None)
     fine = row(2, 6)
-    plan = plan_batch([1, 2], {1: empty, 2: fine}, {}, lambda m: (m["name"] + m["description"]).strip(), )
+    plan = plan_batch([1, 2], {1: empty, 2: fine}, {}, lambda p: (p.name + p.description).strip(), )
     assert set(plan.failures) == {1} and "no text to embed" in plan.failures[1]
     assert [x[0].id for x in plan.embed] == [2]
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 import psycopg
 import pytest
 
+from refarch.db.products import get_product
+from refarch.domain.product import StoredProduct
 from refarch.errors import EmptyTextError, InputError
 from refarch.search import build_filter, search
 
@@ -43,6 +45,23 @@ def test_results_come_in_score_order_with_rows_from_postgres(pipeline: Pipeline,
     hit = _search(pipeline, "keep my coffee hot on the commute", top_k=1).hits[0]
     assert hit.sku == "MUG-1" and float(hit.price) == 25.0
     assert hit.search_version > (hit.indexed_version or 0)  # the edit is not indexed yet
+
+
+def test_a_hit_is_the_stored_product_and_its_json_shape_is_stable(pipeline: Pipeline, catalog) -> None:
+    hit = _search(pipeline, "keep my coffee hot on the commute", top_k=1).hits[0]
+    with psycopg.connect(pipeline.owner_url) as conn:
+        stored = get_product(conn, catalog["MUG-1"])
+    assert isinstance(hit, StoredProduct) and hit.id == stored.id
+    assert (hit.sku, hit.name, hit.category, hit.description, hit.price, hit.version,
+            hit.search_version, hit.updated_at) == (
+        stored.sku, stored.name, stored.category, stored.description, stored.price, stored.version,
+        stored.search_version, stored.updated_at)
+    # `refarch search --json` prints as_dict(): these keys, in this order, these types.
+    as_json = hit.as_dict()
+    assert list(as_json) == ["id", "score", "sku", "name", "category", "price", "description",
+                             "version", "search_version", "indexed_version"]
+    assert as_json["price"] == 24.0 and isinstance(as_json["price"], float)
+    assert as_json["indexed_version"] == stored.search_version and as_json["score"] == hit.score
 
 
 def test_filters_on_category_and_price(pipeline: Pipeline, catalog) -> None:

@@ -20,8 +20,8 @@ from typing import Any, TypeVar
 import pandas as pd
 import streamlit as st
 
-from refarch.db.products import IndexingState
 from refarch.errors import FieldValidationError, RefarchError
+from refarch.pipeline.progress import IndexingState
 from refarch.settings import Settings
 from refarch.webapp.services import SERVICES_KEY, AppServices, ResultRow, build_app_services
 from refarch.webapp.url_state import DEFAULT_TOP_K, TOP_K_CHOICES, SearchParams

@@ -258,60 +258,6 @@ def delete_product(
     return current
 
 
-# --- indexing progress ------------------------------------------------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class IndexingState:
-    """Where a product's latest change is: Postgres's version against the index's.
-
-    ``postgres_version`` is the row's ``search_version`` (None once the row is deleted);
-    ``indexed_version`` the version in the vector's metadata (None when there is no vector).
-    """
-
-    product_id: int
-    postgres_version: int | None
-    indexed_version: int | None
-
-    @property
-    def state(self) -> str:
-        """``searchable``, ``indexing`` (a newer change is on its way), ``removing`` (deleted in
-        Postgres, still in the index) or ``deleted`` (gone from both)."""
-        if self.postgres_version is None:
-            return "deleted" if self.indexed_version is None else "removing"
-        if self.indexed_version is not None and self.indexed_version >= self.postgres_version:
-            return "searchable"
-        return "indexing"
-
-    @property
-    def is_synced(self) -> bool:
-        """Whether search reflects the latest change (searchable, or deleted from both)."""
-        return self.state in ("searchable", "deleted")
-
-
-def indexing_states(
-    conn: psycopg.Connection[Any], index: Any, product_ids: list[int]
-) -> dict[int, IndexingState]:
-    """For each id, the version Postgres holds and the version the index holds.
-
-    ``index`` is the vector index the wiring builds (``fetch`` by vector id). Lets the app
-    show an edited row as "indexing…" until the index has caught up, then "searchable".
-    """
-    from refarch.pipeline.indexer import fetch_state
-
-    ids = list(dict.fromkeys(int(pid) for pid in product_ids))
-    if not ids:
-        return {}
-    postgres = search_versions(conn, ids)
-    held = fetch_state(index, ids)
-    return {
-        pid: IndexingState(
-            pid, postgres.get(pid), held[pid].version if pid in held else None
-        )
-        for pid in ids
-    }
-
-
 # --- the outbox -------------------------------------------------------------------------------
 
 

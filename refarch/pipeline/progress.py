@@ -24,6 +24,7 @@ import psycopg
 from tqdm import tqdm
 
 from refarch.db import products
+from refarch.pipeline.indexer import fetch_state
 from refarch.settings import Settings
 
 #: How many recently changed products the freshness probe looks at.
@@ -109,8 +110,6 @@ def freshness_lag(conn: psycopg.Connection, index: Any) -> float:
     Looks at the oldest outbox row and at the most recently changed products whose index
     version is behind their row.
     """
-    from refarch.pipeline.indexer import fetch_state
-
     now = datetime.now(UTC)
     lag = 0.0
     oldest = products.outbox_stats(conn).oldest
@@ -125,3 +124,52 @@ def freshness_lag(conn: psycopg.Connection, index: Any) -> float:
                 assert product.updated_at is not None  # the column is NOT NULL
                 lag = max(lag, (now - product.updated_at).total_seconds())
     return round(lag, 3)
+
+
+@dataclass(frozen=True, slots=True)
+class IndexingState:
+    """Where a product's latest change is: Postgres's version against the index's.
+
+    ``postgres_version`` is the row's ``search_version`` (None once the row is deleted);
+    ``indexed_version`` the version in the vector's metadata (None when there is no vector).
+    """
+
+    product_id: int
+    postgres_version: int | None
+    indexed_version: int | None
+
+    @property
+    def state(self) -> str:
+        """``searchable``, ``indexing`` (a newer change is on its way), ``removing`` (deleted in
+        Postgres, still in the index) or ``deleted`` (gone from both)."""
+        if self.postgres_version is None:
+            return "deleted" if self.indexed_version is None else "removing"
+        if self.indexed_version is not None and self.indexed_version >= self.postgres_version:
+            return "searchable"
+        return "indexing"
+
+    @property
+    def is_synced(self) -> bool:
+        """Whether search reflects the latest change (searchable, or deleted from both)."""
+        return self.state in ("searchable", "deleted")
+
+
+def indexing_states(
+    conn: psycopg.Connection[Any], index: Any, product_ids: list[int]
+) -> dict[int, IndexingState]:
+    """For each id, the version Postgres holds and the version the index holds.
+
+    ``index`` is the vector index the wiring builds (``fetch`` by vector id). Lets the app
+    show an edited row as "indexing…" until the index has caught up, then "searchable".
+    """
+    ids = list(dict.fromkeys(int(pid) for pid in product_ids))
+    if not ids:
+        return {}
+    postgres = products.search_versions(conn, ids)
+    held = fetch_state(index, ids)
+    return {
+        pid: IndexingState(
+            pid, postgres.get(pid), held[pid].version if pid in held else None
+        )
+        for pid in ids
+    }

@@ -24,9 +24,10 @@ import psycopg
 from psycopg_pool import ConnectionPool, PoolTimeout
 
 from refarch.db import products
-from refarch.db.products import UNSET, IndexingState
+from refarch.db.products import UNSET
 from refarch.domain.product import StoredProduct
 from refarch.errors import DatabaseError
+from refarch.pipeline.progress import IndexingState, indexing_states
 from refarch.settings import Settings
 from refarch.webapp.url_state import SearchParams
 
@@ -158,7 +159,7 @@ class AppServices:
     def indexing_states(self, product_ids: list[int]) -> dict[int, IndexingState]:
         """Postgres version against indexed version for each id ("indexing…" / "searchable")."""
         with self._connection() as conn:
-            return products.indexing_states(conn, self._index, product_ids)
+            return indexing_states(conn, self._index, product_ids)
 
     # -- pipeline status ------------------------------------------------------------------
 

@@ -94,7 +94,7 @@ def test_category_blank_means_none_and_description_may_be_empty() -> None:
      (None, 5, "removing", False), (None, None, "deleted", True), (5, 6, "searchable", True)],
 )
 def test_indexing_state_compares_the_two_versions(postgres, indexed, state, synced) -> None:
-    from refarch.db.products import IndexingState
+    from refarch.pipeline.progress import IndexingState
 
     progress = IndexingState(1, postgres, indexed)
     assert progress.state == state

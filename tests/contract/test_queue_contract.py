@@ -793,7 +793,7 @@ def test_concurrent_consumers_get_every_message_exactly_once(
         batch = [msg(f"{g}-{k}", f"g{g}") for g in range(groups)]
         for start in range(0, len(batch), 10):
             chunk = batch[start : start + 10]
-            for m, mid in zip(chunk, producer.send_batch(chunk)):
+            for m, mid in zip(chunk, producer.send_batch(chunk), strict=True):
                 sent[mid] = (m.group_id, k)
     deliveries = _run_consumers(
         spec, 3, 30.0, delete=True, visibility=30, processes=processes, until_idle=True
@@ -806,12 +806,12 @@ def test_concurrent_consumers_get_every_message_exactly_once(
     # FIFO per group across consumers: message k+1 came after k in the same receive, or in a
     # receive that ended after k was deleted.
     by_group: dict[str, list[tuple[int, str, float, int, float, float]]] = defaultdict(list)
-    for worker, mid, body, group, count, position, before, after, deleted_at in deliveries:
+    for worker, mid, _body, group, _count, position, before, after, deleted_at in deliveries:
         by_group[group].append((sent[mid][1], worker, before, position, after, deleted_at))
     for group, items in by_group.items():
         items.sort()
         assert [item[0] for item in items] == list(range(per_group))
-        for first, second in zip(items, items[1:]):
+        for first, second in zip(items, items[1:], strict=False):
             same_receive = first[1:3] == second[1:3]
             in_order = second[3] > first[3] if same_receive else second[4] >= first[5]
             assert in_order, f"{group}: message {second[0]} overtook {first[0]}: {items}"
@@ -833,7 +833,7 @@ def test_no_message_is_delivered_twice_while_hidden(harness: Harness) -> None:
         spec, 4, visibility * 3.5, delete=False, visibility=visibility, processes=False
     )
     per_message: dict[str, list[tuple[int, float, float]]] = defaultdict(list)
-    for worker, mid, body, group, count, position, before, after, _ in deliveries:
+    for _worker, mid, _body, _group, count, _position, before, after, _ in deliveries:
         per_message[mid].append((count, before, after))
     assert set(per_message) == set(ids), "a message was never delivered"
     redelivered = 0
@@ -841,7 +841,7 @@ def test_no_message_is_delivered_twice_while_hidden(harness: Harness) -> None:
         items.sort()
         counts = [c for c, _, _ in items]
         assert counts == list(range(1, len(counts) + 1)), f"{mid}: receive counts {counts}"
-        for (_, before, _), (_, _, next_after) in zip(items, items[1:]):
+        for (_, before, _), (_, _, next_after) in zip(items, items[1:], strict=False):
             # The next receive ended at least one visibility timeout after this one began.
             assert next_after >= before + visibility, f"{mid} was delivered twice while hidden"
             redelivered += 1

@@ -1,7 +1,8 @@
 """Time as a dependency: what the pipeline asks of a clock, and the real one.
 
 The pipeline's timing decisions (how long a batch has been held, when to renew it, how long to
-back off, how stale a change is) all go through a :class:`Clock`. Production code uses
+back off, how stale a change is) all go through a :class:`Clock`, and so does the one thread
+that keeps time of its own (the indexer's heartbeat). Production code uses
 :data:`SYSTEM_CLOCK`; tests pass :class:`refarch.fakes.FakeClock`, whose time moves only when
 the test says so, so retry and backoff paths run in milliseconds and never race.
 """
@@ -10,6 +11,7 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Protocol, runtime_checkable
 
@@ -35,6 +37,11 @@ class Clock(Protocol):
         (``threading.Event.wait`` used as a sleep that a stop signal interrupts)."""
         ...
 
+    def start_thread(self, target: Callable[[], None], name: str) -> threading.Thread:
+        """Start a daemon thread running ``target``, whose sleeps and waits use this clock (a
+        fake clock then knows to let it reach its first wait before moving time)."""
+        ...
+
 
 class SystemClock:
     """The real clock: :func:`time.monotonic`, :func:`datetime.now`, real sleeps."""
@@ -54,6 +61,12 @@ class SystemClock:
     def wait(self, event: threading.Event, timeout: float) -> bool:
         """``event.wait(timeout)``."""
         return event.wait(timeout)
+
+    def start_thread(self, target: Callable[[], None], name: str) -> threading.Thread:
+        """A started daemon ``threading.Thread``."""
+        thread = threading.Thread(target=target, name=name, daemon=True)
+        thread.start()
+        return thread
 
     def __repr__(self) -> str:
         return "SystemClock()"

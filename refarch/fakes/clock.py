@@ -9,8 +9,9 @@ Other threads (the indexer's heartbeat) are driven by the test's thread: a sleep
 blocks until the test moves time past its deadline. :meth:`advance` moves time from deadline
 to deadline in order, waking each due thread and waiting until it comes back to the clock (its
 next wait) or ends, so when ``advance(25)`` returns, the heartbeats due at 10 s and 20 s have
-run, and nothing races. :meth:`call_later` schedules a callback at a point in fake time (a
-message that arrives later, an outage that ends).
+run, and nothing races. A thread started with :meth:`FakeClock.start_thread` counts as running
+until it first waits, so time cannot move before it is in place. :meth:`call_later` schedules a
+callback at a point in fake time (a message that arrives later, an outage that ends).
 """
 
 from __future__ import annotations
@@ -110,6 +111,14 @@ class FakeClock:
             return event.is_set()
         return self._block(event, timeout)
 
+    def start_thread(self, target: Callable[[], None], name: str) -> threading.Thread:
+        """Start a daemon thread on ``target``; time stands still until it waits or ends."""
+        thread = threading.Thread(target=target, name=name, daemon=True)
+        with self._cond:
+            self._running.add(thread)
+        thread.start()
+        return thread
+
     # -- the owner's side -------------------------------------------------------------------
 
     def _is_owner(self) -> bool:
@@ -121,6 +130,7 @@ class FakeClock:
 
     def _run_until(self, target: float, event: threading.Event | None) -> None:
         while True:
+            self._settle_all()
             timer: Callable[[], object] | None = None
             sleeper: _Sleeper | None = None
             with self._cond:
@@ -144,24 +154,25 @@ class FakeClock:
                 self._now = max(self._now, due)
             if timer is not None:
                 timer()
-            elif sleeper is not None:
-                self._settle(sleeper.thread)
             if event is not None and event.is_set():
                 return
 
-    def _settle(self, thread: threading.Thread) -> None:
-        """Wait (real time) until ``thread`` is back at the clock or has ended."""
+    def _settle_all(self) -> None:
+        """Wait (real time) until every started or woken thread is back at the clock or ended."""
         deadline = time.monotonic() + SETTLE_SECONDS
         with self._cond:
-            while thread in self._running and thread.is_alive():
+            while True:
+                busy = [t for t in self._running if t.is_alive() and t.ident != self._owner]
+                if not busy:
+                    self._running.clear()
+                    return
                 if time.monotonic() > deadline:
-                    self._running.discard(thread)
+                    self._running.clear()
                     raise RuntimeError(
-                        f"thread {thread.name!r}, woken by FakeClock, did not wait on the clock "
-                        f"again or end within {SETTLE_SECONDS} s (is it blocked on something else?)"
+                        f"thread {busy[0].name!r} did not wait on the FakeClock again or end within "
+                        f"{SETTLE_SECONDS} s of being started or woken (is it blocked on something else?)"
                     )
                 self._cond.wait(_POLL_SECONDS * 4)
-            self._running.discard(thread)
 
     # -- the other threads' side ------------------------------------------------------------
 

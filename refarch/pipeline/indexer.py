@@ -294,8 +294,7 @@ class Hold:
         return self.timeout / 3
 
     def __enter__(self) -> Hold:
-        self._thread = threading.Thread(target=self.beat, name="indexer-heartbeat", daemon=True)
-        self._thread.start()
+        self._thread = self.clock.start_thread(self.beat, "indexer-heartbeat")
         return self
 
     def __exit__(self, *exc_info: object) -> None:

@@ -272,8 +272,8 @@ class Hold:
     queue called stale, or every receipt when the last successful renewal is too old (the
     process stalled, e.g. paused, and the heartbeat could not run).
 
-    Used as a context manager it runs :meth:`beat` on a thread of its own while the block runs;
-    tests may instead call :meth:`renew` (or :meth:`beat`, on a fake clock) themselves.
+    Used as a context manager it runs :meth:`beat` on a thread of its own (started through the
+    clock) while the block runs; outside one, nothing runs: tests may call :meth:`renew` directly.
     """
 
     def __init__(self, queue: Queue, messages: list[ReceivedMessage], visibility_timeout: float,

@@ -28,20 +28,24 @@ text to embed, the index rejects its record) is retried with backoff and dead-le
 error after ``max_receives`` receives; the rest of the batch is still indexed. When everything
 fails (index or database down) the step raises and :func:`run` waits until both answer again
 before receiving more, so an outage does not burn through the receive counts.
+
+Time. Every duration, deadline and timestamp comes from the worker's ``clock`` (a
+:class:`~refarch.clock.Clock`, the system clock unless one is injected), so tests run the
+retry, hold and backoff paths on a :class:`~refarch.fakes.FakeClock` in milliseconds.
 """
 
 from __future__ import annotations
 
 import logging
 import threading
-import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 import psycopg
 
+from refarch.clock import SYSTEM_CLOCK, Clock
 from refarch.db import products
 from refarch.domain.product import StoredProduct
 from refarch.domain.text import TextOf, content_hash, embedded_text, embedding_input
@@ -180,34 +184,46 @@ class Hold:
     says which products' messages may have become visible to another consumer: a receipt the
     queue called stale, or every receipt when the last successful renewal is too old (the
     process stalled, e.g. paused, and the heartbeat could not run).
+
+    Used as a context manager it runs :meth:`beat` on a thread of its own (started through the
+    clock) while the block runs; outside one, nothing runs: tests may call :meth:`renew` directly.
     """
 
     def __init__(self, queue: Queue, messages: list[ReceivedMessage], visibility_timeout: float,
-                 received_at: float | None = None) -> None:
+                 received_at: float | None = None, *, clock: Clock = SYSTEM_CLOCK) -> None:
         self.queue = queue
         self.messages = messages
         self.timeout = visibility_timeout
+        self.clock = clock
         #: When the hold was last known good: the (first) receive, then each renewal.
-        self.renewed_at = time.monotonic() if received_at is None else received_at
+        self.renewed_at = clock.monotonic() if received_at is None else received_at
         self.stale: set[str] = set()
         self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._beat, name="indexer-heartbeat", daemon=True)
+        self._thread: threading.Thread | None = None
+
+    @property
+    def interval(self) -> float:
+        """Seconds between renewals: a third of the visibility timeout."""
+        return self.timeout / 3
 
     def __enter__(self) -> Hold:
-        self._thread.start()
+        self._thread = self.clock.start_thread(self.beat, "indexer-heartbeat")
         return self
 
     def __exit__(self, *exc_info: object) -> None:
         self._stop.set()
-        self._thread.join()
+        if self._thread is not None:
+            self._thread.join()
+            self._thread = None
 
-    def _beat(self) -> None:
-        while not self._stop.wait(self.timeout / 3):
+    def beat(self) -> None:
+        """Renew every :attr:`interval` until the ``with`` block ends (the heartbeat's body)."""
+        while not self.clock.wait(self._stop, self.interval):
             self.renew()
 
     def renew(self) -> None:
         """Extend every message's visibility timeout now."""
-        started = time.monotonic()
+        started = self.clock.monotonic()
         ok = True
         for message in self.messages:
             if message.receipt_handle in self.stale:
@@ -223,7 +239,7 @@ class Hold:
 
     def lost(self, by_product: Mapping[int, Sequence[ReceivedMessage]]) -> set[int]:
         """Products whose messages may be held by someone else now (do not write them)."""
-        if time.monotonic() - self.renewed_at > self.timeout * 0.8:
+        if self.clock.monotonic() - self.renewed_at > self.timeout * 0.8:
             return set(by_product)
         return {pid for pid, messages in by_product.items()
                 if any(m.receipt_handle in self.stale for m in messages)}
@@ -234,7 +250,7 @@ class IndexerWorker:
 
     ``index`` is a :class:`~refarch.index.port.VectorIndex`; ``embedder`` has
     ``encode(texts, batch_size=None, progress=False)``; ``connect`` opens an autocommit
-    connection that may read ``products``.
+    connection that may read ``products``; ``clock`` times holds, backoffs and freshness.
     """
 
     def __init__(
@@ -249,6 +265,7 @@ class IndexerWorker:
         visibility_timeout: float = 60.0,
         max_receives: int | None = None,
         on_close: Sequence[Callable[[], None]] = (),
+        clock: Clock = SYSTEM_CLOCK,
     ) -> None:
         self.queue = queue
         #: Closers of parts this worker was given to own (see refarch.bootstrap.make_indexer).
@@ -261,7 +278,8 @@ class IndexerWorker:
         self.batch_size = batch_size
         self.visibility_timeout = float(visibility_timeout)
         self.max_receives = max_receives if max_receives is not None else queue.max_receives
-        self._received_at = time.monotonic()
+        self.clock = clock
+        self._received_at = clock.monotonic()
 
     # -- connections ----------------------------------------------------------------------
 
@@ -298,11 +316,11 @@ class IndexerWorker:
     def receive_batch(self, wait_seconds: float = 0.0) -> list[ReceivedMessage]:
         """Receive up to ``batch_size`` messages with as many receives as it takes."""
         messages: list[ReceivedMessage] = []
-        self._received_at = time.monotonic()
+        self._received_at = self.clock.monotonic()
         while len(messages) < self.batch_size:
             want = min(MAX_BATCH, self.batch_size - len(messages))
             if not messages:
-                self._received_at = time.monotonic()  # the hold of the first message starts
+                self._received_at = self.clock.monotonic()  # the hold of the first message starts
             got = self.queue.receive(
                 want,
                 visibility_timeout=self.visibility_timeout,
@@ -315,7 +333,7 @@ class IndexerWorker:
 
     def step(self, wait_seconds: float = 0.0) -> IndexerStepResult:
         """Handle one batch; returns its counts (``received == 0``: the queue was empty)."""
-        started = time.monotonic()
+        started = self.clock.monotonic()
         result = IndexerStepResult()
         messages = self.receive_batch(wait_seconds)
         result.received = len(messages)
@@ -332,7 +350,7 @@ class IndexerWorker:
             by_product.setdefault(change.product_id, []).append((message, change))
         result.products = len(by_product)
         if not by_product:
-            result.seconds = time.monotonic() - started
+            result.seconds = self.clock.monotonic() - started
             return result
 
         try:
@@ -347,7 +365,7 @@ class IndexerWorker:
                     [m for m, _ in items], f"batch failed: {exc}", backoff=False
                 )
             raise
-        result.seconds = time.monotonic() - started
+        result.seconds = self.clock.monotonic() - started
         return result
 
     def _process(
@@ -365,9 +383,9 @@ class IndexerWorker:
         records = list(plan.reuse)
         failures = dict(plan.failures)
         if plan.embed:
-            embed_started = time.monotonic()
+            embed_started = self.clock.monotonic()
             records.extend(self._embed(plan.embed, failures))
-            result.embed_seconds = time.monotonic() - embed_started
+            result.embed_seconds = self.clock.monotonic() - embed_started
 
         # Drop products whose hold we may have lost: another indexer may be working on them.
         stale = hold.lost({pid: [m for m, _ in items] for pid, items in by_product.items()})
@@ -400,7 +418,7 @@ class IndexerWorker:
             changed_at.extend(c.changed_at for _, c in items if c.changed_at is not None)
         self._ack(done_handles)
         if changed_at:
-            now = datetime.now(UTC)
+            now = self.clock.now()
             result.max_lag = max((now - t).total_seconds() for t in changed_at)
 
     # -- index I/O ------------------------------------------------------------------------
@@ -458,7 +476,7 @@ class IndexerWorker:
 
     def hold(self, messages: list[ReceivedMessage]) -> Hold:
         """Keep ``messages`` hidden while they are worked on (a heartbeat thread)."""
-        return Hold(self.queue, messages, self.visibility_timeout, self._received_at)
+        return Hold(self.queue, messages, self.visibility_timeout, self._received_at, clock=self.clock)
 
     def _ack(self, handles: list[str]) -> None:
         for start in range(0, len(handles), MAX_BATCH):
@@ -507,7 +525,8 @@ def run(
     """Step until ``stop`` is set; after a failure, wait until Postgres and the index answer.
 
     ``stop`` is checked between steps, so SIGTERM (which sets it) lets the batch in hand finish
-    and be acknowledged before the process exits.
+    and be acknowledged before the process exits. The waits between health checks (0.5 s,
+    doubling up to ``max_backoff``, back to 0.5 s after a step succeeds) are on the worker's clock.
     """
     backoff = 0.5
     while not stop.is_set():
@@ -515,7 +534,7 @@ def run(
             result = worker.step(wait_seconds=wait_seconds)
         except Exception as exc:  # noqa: BLE001 - the loop survives anything a step throws
             event(log, "indexer_error", level=logging.WARNING, error=str(exc).strip() or repr(exc))
-            while not stop.wait(backoff) and not worker.healthy():
+            while not worker.clock.wait(stop, backoff) and not worker.healthy():
                 backoff = min(backoff * 2, max_backoff)
             continue
         backoff = 0.5

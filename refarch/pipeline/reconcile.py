@@ -20,15 +20,15 @@ fix the index through the normal path. Every run is recorded in ``reconcile_runs
 from __future__ import annotations
 
 import logging
-import time
 import uuid
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 import psycopg
 
+from refarch.clock import SYSTEM_CLOCK, Clock
 from refarch.db import products
 from refarch.domain.product import StoredProduct
 from refarch.domain.text import TextOf, content_hash, embedded_text
@@ -140,15 +140,17 @@ def reconcile(
     text_of: TextOf | None = None,
     repair_queue: Queue | None = None,
     record: bool = True,
+    clock: Clock = SYSTEM_CLOCK,
 ) -> DriftReport:
     """Compare Postgres with the index; with ``repair_queue``, enqueue a fix per drifted id.
 
     ``text_of`` (``refarch.embeddings.product_text``) adds the text hash to the comparison, so
     a vector embedded from other text than the row's is found even at the same version.
-    ``record`` stores the run in ``reconcile_runs`` (needs the owner's connection).
+    ``record`` stores the run in ``reconcile_runs`` (needs the owner's connection). ``clock``
+    stamps the run and the repair messages and times the comparison.
     """
-    started_at = datetime.now(UTC)
-    started = time.perf_counter()
+    started_at = clock.now()
+    started = clock.monotonic()
     postgres = postgres_entries(conn, text_of)
     held = index_entries(index)
     report = compare(postgres, held)
@@ -159,7 +161,7 @@ def reconcile(
         dead = dead_lettered_products(repair_queue)
         report.dead_lettered = sorted(dead & set(ids_of(report)))
         run = uuid.uuid4().hex[:12]
-        now = datetime.now(UTC)
+        now = clock.now()
         fixes = [
             ProductChange(pid, postgres[pid][0] or 0, "upsert", now, "repair", run)
             for pid in report.missing + report.stale if pid not in dead
@@ -168,7 +170,7 @@ def reconcile(
             for pid in report.orphaned if pid not in dead
         ]
         report.repaired = publish(repair_queue, fixes)
-    report.seconds = time.perf_counter() - started
+    report.seconds = clock.monotonic() - started
     if record:
         save_report(conn, report, started_at)
     event(

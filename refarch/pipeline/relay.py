@@ -8,19 +8,20 @@ published twice is deduplicated by the queue or harmless to the indexer).
 
 :func:`run` only loops: step until the outbox is drained, then wait for a NOTIFY (a wake-up;
 the outbox row is the carrier) or the poll interval, whichever comes first. It survives a
-Postgres restart or a queue outage by reconnecting with backoff.
+Postgres restart or a queue outage by reconnecting with backoff. Its waits and durations are
+on an injectable :class:`~refarch.clock.Clock` (the system clock by default).
 """
 
 from __future__ import annotations
 
 import logging
 import threading
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
 import psycopg
 
+from refarch.clock import SYSTEM_CLOCK, Clock
 from refarch.errors import QueueError
 from refarch.logs import event
 from refarch.pipeline import outbox
@@ -39,44 +40,50 @@ class RelayStepResult:
     seconds: float
 
 
-def relay_step(conn: psycopg.Connection, queue: Queue, batch_size: int) -> RelayStepResult:
+def relay_step(
+    conn: psycopg.Connection, queue: Queue, batch_size: int, *, clock: Clock = SYSTEM_CLOCK
+) -> RelayStepResult:
     """Claim up to ``batch_size`` outbox rows, publish them coalesced, delete them.
 
     ``conn`` must be in autocommit mode (the step opens its own transaction). Raises
     :class:`~refarch.errors.QueueError` (rows kept) when the queue does not acknowledge.
     """
-    started = time.perf_counter()
+    started = clock.monotonic()
     with conn.transaction():
         rows = outbox.claim(conn, batch_size)
         if not rows:
-            return RelayStepResult(0, 0, time.perf_counter() - started)
+            return RelayStepResult(0, 0, clock.monotonic() - started)
         changes = outbox.coalesce(rows)
         published = publish(queue, changes)
         outbox.delete(conn, [row.id for row in rows])
-    return RelayStepResult(len(rows), published, time.perf_counter() - started)
+    return RelayStepResult(len(rows), published, clock.monotonic() - started)
 
 
-def drain(conn: psycopg.Connection, queue: Queue, batch_size: int) -> RelayStepResult:
+def drain(
+    conn: psycopg.Connection, queue: Queue, batch_size: int, *, clock: Clock = SYSTEM_CLOCK
+) -> RelayStepResult:
     """Step until the outbox is empty; returns the totals (used by tests and notebooks)."""
     claimed = published = 0
-    started = time.perf_counter()
+    started = clock.monotonic()
     while True:
-        result = relay_step(conn, queue, batch_size)
+        result = relay_step(conn, queue, batch_size, clock=clock)
         claimed += result.claimed
         published += result.published
         if result.claimed == 0:
-            return RelayStepResult(claimed, published, time.perf_counter() - started)
+            return RelayStepResult(claimed, published, clock.monotonic() - started)
 
 
-def _wait_for_wakeup(conn: psycopg.Connection, poll_seconds: float, stop: threading.Event) -> None:
+def _wait_for_wakeup(
+    conn: psycopg.Connection, poll_seconds: float, stop: threading.Event, clock: Clock
+) -> None:
     """Return on a NOTIFY, after ``poll_seconds``, or soon after ``stop`` is set.
 
     Polling matters: a change committed while no relay listened is still in the outbox and is
     found by the next step; NOTIFY only makes that step come sooner.
     """
-    deadline = time.monotonic() + poll_seconds
+    deadline = clock.monotonic() + poll_seconds
     while not stop.is_set():
-        remaining = deadline - time.monotonic()
+        remaining = deadline - clock.monotonic()
         if remaining <= 0:
             return
         for _ in conn.notifies(timeout=min(remaining, 0.5), stop_after=1):
@@ -91,8 +98,13 @@ def run(
     poll_seconds: float,
     stop: threading.Event,
     max_backoff: float = 30.0,
+    clock: Clock = SYSTEM_CLOCK,
 ) -> None:
-    """Relay until ``stop`` is set. ``connect`` opens an autocommit connection (as the relay role)."""
+    """Relay until ``stop`` is set. ``connect`` opens an autocommit connection (as the relay role).
+
+    After a database or queue error it reconnects after 0.5 s, doubling up to ``max_backoff``
+    while the errors go on; a step that succeeds resets the wait.
+    """
     backoff = 0.5
     while not stop.is_set():
         try:
@@ -100,7 +112,7 @@ def run(
                 conn.execute(f"LISTEN {outbox.NOTIFY_CHANNEL}")
                 event(log, "relay_listening", channel=outbox.NOTIFY_CHANNEL, batch_size=batch_size)
                 while not stop.is_set():
-                    result = relay_step(conn, queue, batch_size)
+                    result = relay_step(conn, queue, batch_size, clock=clock)
                     backoff = 0.5
                     if result.claimed:
                         event(
@@ -108,9 +120,9 @@ def run(
                             published=result.published, seconds=result.seconds,
                         )
                     if result.claimed < batch_size:
-                        _wait_for_wakeup(conn, poll_seconds, stop)
+                        _wait_for_wakeup(conn, poll_seconds, stop, clock)
         except (psycopg.Error, QueueError) as exc:
             event(log, "relay_error", level=logging.WARNING, error=str(exc).strip(), retry_in=backoff)
-            stop.wait(backoff)
+            clock.wait(stop, backoff)
             backoff = min(backoff * 2, max_backoff)
     event(log, "relay_stopped")

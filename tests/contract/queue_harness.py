@@ -2,7 +2,8 @@
 
 A :class:`QueueSpec` is a picklable recipe for one queue (local Postgres, or SQS at an
 endpoint), so consumer processes spawned by the concurrency tests build their own client
-for the same queue. :func:`consume` is the body of such a consumer.
+for the same queue; for the in-memory fake it carries the queue itself (threads share it,
+processes cannot). :func:`consume` is the body of such a consumer.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from refarch.queue.port import Queue
 
 @dataclass(frozen=True)
 class QueueSpec:
-    """How to reach one queue: ``kind`` is ``local`` or ``sqs``."""
+    """How to reach one queue: ``kind`` is ``local``, ``sqs`` or ``fake``."""
 
     kind: str
     max_receives: int
@@ -30,9 +31,14 @@ class QueueSpec:
     dlq_url: str = ""
     endpoint_url: str | None = None
     region: str = "us-east-1"
+    #: The in-memory queue itself (kind ``fake``): every build returns this one object.
+    shared: Queue | None = None
 
     def build(self) -> Queue:
         """A new adapter object for this queue (the caller closes it)."""
+        if self.kind == "fake":
+            assert self.shared is not None
+            return self.shared
         if self.kind == "local":
             from refarch.queue.local import PostgresQueue
 

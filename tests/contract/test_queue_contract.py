@@ -6,9 +6,13 @@ Adapters under test:
 * ``moto``: :class:`~refarch.queue.sqs.SqsQueue` against moto's server mode over real HTTP.
 * ``sqs``: the same against real Amazon SQS, when ``REFARCH_TEST_SQS=1`` and AWS credentials
   exist (queues named ``refarch-test-*`` are created and deleted).
+* ``fake``: :class:`~refarch.fakes.FakeQueue` in memory, on a :class:`~refarch.fakes.FakeClock`:
+  the harness's clock moves its time, so timeouts and long polls pass in no real time. The
+  concurrency tests give it the system clock instead (their consumers are real threads).
 
 Where moto differs from SQS, AWS's documentation decides what the contract is, and the case is
-skipped on moto only, saying why (see ``MOTO_DIFFERENCES``).
+skipped on moto only, saying why (see ``MOTO_DIFFERENCES``). The fake skips only what needs
+another process (see ``FAKE_LIMITS``).
 """
 
 from __future__ import annotations
@@ -21,13 +25,16 @@ import time
 import uuid
 from collections import defaultdict
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from itertools import pairwise
 from typing import Any, TypeVar
 
 import pytest
 
+from refarch.clock import SYSTEM_CLOCK, Clock
 from refarch.errors import InputError, QueueBatchError, StaleReceiptError
+from refarch.fakes import FakeClock, FakeQueue
 from refarch.queue.port import (
     MAX_BATCH,
     DeadLetter,
@@ -44,6 +51,7 @@ from tests.contract.queue_harness import (
     queue_database,
     sqs_client,
 )
+from tests.support.waiting import poll_value
 
 T = TypeVar("T")
 
@@ -68,6 +76,14 @@ MOTO_DIFFERENCES = {
     ),
 }
 
+#: What the in-memory fake cannot do. Tests that need it are skipped on the fake with the reason.
+FAKE_LIMITS = {
+    "processes": (
+        "the in-memory queue lives in one process's memory: consumer processes cannot share it "
+        "(the same test with consumer threads runs on it)"
+    ),
+}
+
 
 # -- harness ---------------------------------------------------------------------------------
 
@@ -86,6 +102,8 @@ class Harness:
     #: moto); real SQS short polls sample only some servers, so it needs a long poll.
     quiet: float
     opened: list[Queue]
+    #: The time the queues keep: the system clock, or the fake's FakeClock.
+    clock: Clock = SYSTEM_CLOCK
 
     def queue(self, max_receives: int = 5, visibility_timeout: float = 30.0) -> Queue:
         """A new, empty queue."""
@@ -94,8 +112,20 @@ class Harness:
         return q
 
     def spec(self, max_receives: int = 5, visibility_timeout: float = 30.0) -> QueueSpec:
-        """The recipe of a new, empty queue (for consumer processes)."""
+        """The recipe of a new, empty queue."""
         return self.make_spec(max_receives, visibility_timeout)
+
+    def concurrent_spec(
+        self, max_receives: int = 5, visibility_timeout: float = 30.0, *, processes: bool = False
+    ) -> QueueSpec:
+        """The recipe of a new, empty queue for consumer threads or processes, in real time."""
+        if self.kind == "fake":
+            if processes:
+                pytest.skip(f"the fake cannot do this: {FAKE_LIMITS['processes']}")
+            shared = FakeQueue(f"t{uuid.uuid4().hex[:16]}", max_receives, visibility_timeout,
+                               clock=SYSTEM_CLOCK)
+            return QueueSpec("fake", max_receives, visibility_timeout, shared=shared)
+        return self.spec(max_receives, visibility_timeout)
 
     def skip_on_moto(self, difference: str) -> None:
         """Skip this test on moto, where it behaves unlike SQS (see MOTO_DIFFERENCES)."""
@@ -117,14 +147,43 @@ class Harness:
             q.delete([m.receipt_handle for m in batch])
         return got
 
+    def receive_until(
+        self, q: Queue, check: Callable[[list[ReceivedMessage]], bool], timeout: float, **kwargs: Any
+    ) -> list[ReceivedMessage]:
+        """Receive (1 s long polls) until a batch satisfies ``check``; returns it (or the last)."""
+        deadline = self.clock.monotonic() + timeout
+        batch = q.receive(10, wait_seconds=1, **kwargs)
+        while not check(batch) and self.clock.monotonic() < deadline:
+            batch = q.receive(10, wait_seconds=1, **kwargs)
+        return batch
+
+    def collect(self, q: Queue, count: int, timeout: float = 10) -> list[ReceivedMessage]:
+        """Receive (and keep hidden) until ``count`` messages arrived; returns them."""
+        got: list[ReceivedMessage] = []
+        deadline = self.clock.monotonic() + timeout
+        while len(got) < count and self.clock.monotonic() < deadline:
+            got += q.receive(10, wait_seconds=1)
+        assert len(got) == count, f"expected {count} messages, received {len(got)}"
+        return got
+
     def eventually(self, read: Callable[[], T], check: Callable[[T], bool]) -> T:
         """``read()`` until ``check`` holds or the settle time passes; returns the last value."""
-        deadline = time.monotonic() + self.settle
-        value = read()
-        while not check(value) and time.monotonic() < deadline:
-            time.sleep(0.5)
-            value = read()
-        return value
+        return poll_value(read, check, self.settle)
+
+    @contextmanager
+    def later(self, delay: float, action: Callable[[], object]) -> Iterator[None]:
+        """Run ``action`` ``delay`` seconds into the block (on another thread, or on the fake
+        clock when the fake's time reaches it); the block ends after it ran."""
+        if isinstance(self.clock, FakeClock):
+            self.clock.call_later(delay, action)
+            yield
+            return
+        timer = threading.Timer(delay, action)
+        timer.start()
+        try:
+            yield
+        finally:
+            timer.join()
 
 
 @pytest.fixture(scope="module")
@@ -151,13 +210,22 @@ def _real_sqs_reason() -> str | None:
     return None
 
 
-@pytest.fixture(params=["local", "moto", "sqs"])
+@pytest.fixture(params=["local", "moto", "sqs", "fake"])
 def harness(request: pytest.FixtureRequest) -> Iterator[Harness]:
     """Each adapter in turn; every ``harness.queue()`` is a new, empty queue."""
     opened: list[Queue] = []
     cleanup: list[Callable[[], None]] = []
     kind = request.param
-    if kind == "local":
+    if kind == "fake":
+        clock = FakeClock()
+
+        def make_spec(max_receives: int, visibility_timeout: float) -> QueueSpec:
+            shared = FakeQueue(f"t{uuid.uuid4().hex[:16]}", max_receives, visibility_timeout,
+                               clock=clock)
+            return QueueSpec("fake", max_receives, visibility_timeout, shared=shared)
+
+        h = Harness(kind, make_spec, tick=0.5, settle=0.0, quiet=0.0, opened=opened, clock=clock)
+    elif kind == "local":
         conninfo = request.getfixturevalue("queue_conninfo")
 
         def make_spec(max_receives: int, visibility_timeout: float) -> QueueSpec:
@@ -205,27 +273,6 @@ def msg(body: str, group: str = "g", dedup: str | None = None) -> OutgoingMessag
     return OutgoingMessage(body=body, group_id=group, dedup_id=dedup or body)
 
 
-def receive_until(
-    q: Queue, check: Callable[[list[ReceivedMessage]], bool], timeout: float, **kwargs: Any
-) -> list[ReceivedMessage]:
-    """Receive (1 s long polls) until a batch satisfies ``check``; returns it (or the last)."""
-    deadline = time.monotonic() + timeout
-    batch = q.receive(10, wait_seconds=1, **kwargs)
-    while not check(batch) and time.monotonic() < deadline:
-        batch = q.receive(10, wait_seconds=1, **kwargs)
-    return batch
-
-
-def collect(q: Queue, count: int, timeout: float = 10) -> list[ReceivedMessage]:
-    """Receive (and keep hidden) until ``count`` messages arrived; returns them."""
-    got: list[ReceivedMessage] = []
-    deadline = time.monotonic() + timeout
-    while len(got) < count and time.monotonic() < deadline:
-        got += q.receive(10, wait_seconds=1)
-    assert len(got) == count, f"expected {count} messages, received {len(got)}"
-    return got
-
-
 # -- the protocol ------------------------------------------------------------------------------
 
 
@@ -244,7 +291,7 @@ def test_send_receive_delete_round_trip(harness: Harness) -> None:
     ids = q.send_batch(sent)
     assert len(ids) == 3 and len(set(ids)) == 3
 
-    got = collect(q, 3)
+    got = harness.collect(q, 3)
     assert {m.message_id for m in got} == set(ids)
     by_body = {m.body: m for m in got}
     assert set(by_body) == {"body-0", "body-1", "body-2"}
@@ -342,7 +389,7 @@ def test_invalid_receive_arguments_are_refused(
     with pytest.raises(InputError, match=expected):
         q.receive(**kwargs)
     # The refused call took nothing: the message is still there for a proper receive.
-    assert [m.body for m in receive_until(q, bool, 5)] == ["stays"]
+    assert [m.body for m in harness.receive_until(q, bool, 5)] == ["stays"]
 
 
 def test_receive_returns_at_most_max_messages(harness: Harness) -> None:
@@ -398,7 +445,7 @@ def test_messages_of_a_group_arrive_in_order_across_batches(harness: Harness) ->
 def test_one_receive_may_return_several_of_a_group_but_only_in_order(harness: Harness) -> None:
     q = harness.queue()
     q.send_batch([msg("A1", "A"), msg("A2", "A"), msg("A3", "A")])
-    batch = receive_until(q, bool, 5)
+    batch = harness.receive_until(q, bool, 5)
     bodies = [m.body for m in batch]
     assert bodies and bodies == ["A1", "A2", "A3"][: len(bodies)]
     # Whatever of group A this receive left behind waits until these are deleted.
@@ -413,13 +460,13 @@ def test_a_group_with_a_message_in_flight_delivers_nothing_else(harness: Harness
     (a1,) = q.receive(1, wait_seconds=1)
     assert a1.body == "A1"  # the oldest message of the queue comes first
     # Other groups go on; group A stays blocked while A1 is in flight.
-    others = receive_until(q, bool, 5)
+    others = harness.receive_until(q, bool, 5)
     assert [m.body for m in others] == ["B1"]
     q.delete([others[0].receipt_handle])
     assert harness.receive_nothing(q) == []
     # Once A1 is deleted, A2 comes.
     q.delete([a1.receipt_handle])
-    assert [m.body for m in receive_until(q, bool, 5)] == ["A2"]
+    assert [m.body for m in harness.receive_until(q, bool, 5)] == ["A2"]
 
 
 def test_an_expired_message_comes_back_before_the_rest_of_its_group(harness: Harness) -> None:
@@ -427,7 +474,7 @@ def test_an_expired_message_comes_back_before_the_rest_of_its_group(harness: Har
     q.send_batch([msg("A1", "A"), msg("A2", "A")])
     (a1,) = q.receive(1, visibility_timeout=harness.tick, wait_seconds=1)
     assert a1.body == "A1" and a1.receive_count == 1
-    again = receive_until(q, bool, 10 + harness.tick, visibility_timeout=30)
+    again = harness.receive_until(q, bool, 10 + harness.tick, visibility_timeout=30)
     assert [m.body for m in again][:1] == ["A1"]
     assert again[0].receive_count == 2
     assert again[0].receipt_handle != a1.receipt_handle
@@ -440,31 +487,31 @@ def test_an_expired_message_comes_back_before_the_rest_of_its_group(harness: Har
 def test_a_received_message_is_hidden_until_its_visibility_timeout_ends(harness: Harness) -> None:
     q = harness.queue()
     q.send_batch([msg("hide-me")])
-    start = time.monotonic()
+    start = harness.clock.monotonic()
     (m,) = q.receive(1, visibility_timeout=harness.tick * 2, wait_seconds=1)
     assert q.receive(10) == []
-    back = receive_until(q, bool, 10 + harness.tick * 2)
+    back = harness.receive_until(q, bool, 10 + harness.tick * 2)
     assert [x.body for x in back] == ["hide-me"]
-    assert time.monotonic() - start >= harness.tick * 2
+    assert harness.clock.monotonic() - start >= harness.tick * 2
     assert back[0].receive_count == 2
 
 
 def test_change_visibility_extends_and_ends_a_hide(harness: Harness) -> None:
     q = harness.queue()
     q.send_batch([msg("extend-me")])
-    (m,) = receive_until(q, bool, 5, visibility_timeout=harness.tick)
+    (m,) = harness.receive_until(q, bool, 5, visibility_timeout=harness.tick)
     q.change_visibility(m.receipt_handle, 60)
-    time.sleep(harness.tick * 2 + 0.2)
+    harness.clock.sleep(harness.tick * 2 + 0.2)
     assert q.receive(10) == []  # still hidden: the extension counts from the call
     q.change_visibility(m.receipt_handle, 0)
-    back = receive_until(q, bool, 10)
+    back = harness.receive_until(q, bool, 10)
     assert [x.body for x in back] == ["extend-me"]
 
 
 def test_change_visibility_refuses_bad_timeouts_and_unknown_handles(harness: Harness) -> None:
     q = harness.queue()
     q.send_batch([msg("x")])
-    (m,) = receive_until(q, bool, 5)
+    (m,) = harness.receive_until(q, bool, 5)
     with pytest.raises(InputError, match="timeout=43201"):
         q.change_visibility(m.receipt_handle, 43_201)
     with pytest.raises(InputError, match="timeout=-1"):
@@ -480,8 +527,8 @@ def test_an_expired_receipt_handle_cannot_delete_or_extend(harness: Harness) -> 
     harness.skip_on_moto("stale_receipt")
     q = harness.queue()
     q.send_batch([msg("slow")])
-    (old,) = receive_until(q, bool, 5, visibility_timeout=harness.tick)
-    new = receive_until(q, bool, 10 + harness.tick, visibility_timeout=30)
+    (old,) = harness.receive_until(q, bool, 5, visibility_timeout=harness.tick)
+    new = harness.receive_until(q, bool, 10 + harness.tick, visibility_timeout=30)
     assert [m.message_id for m in new] == [old.message_id]
     with pytest.raises(QueueBatchError) as caught:
         q.delete([old.receipt_handle])
@@ -500,7 +547,7 @@ def test_an_expired_receipt_handle_cannot_delete_or_extend(harness: Harness) -> 
 def test_delete_reports_bad_handles_after_deleting_the_good_ones(harness: Harness) -> None:
     q = harness.queue()
     q.send_batch([msg("a", "A"), msg("b", "B")])
-    got = collect(q, 2)
+    got = harness.collect(q, 2)
     assert len(got) == 2
     handles = [got[0].receipt_handle, "bogus-handle", got[1].receipt_handle]
     with pytest.raises(QueueBatchError) as caught:
@@ -516,7 +563,7 @@ def test_delete_takes_more_than_ten_handles_and_an_empty_list(harness: Harness) 
     q.delete([])  # nothing to do
     for start in (0, 10):
         q.send_batch([msg(f"m{i}", f"g{i}") for i in range(start, start + 10)])
-    received = collect(q, 20)
+    received = harness.collect(q, 20)
     q.delete([m.receipt_handle for m in received])
     assert harness.receive_nothing(q) == []
     with pytest.raises(InputError, match="not a single str"):
@@ -528,23 +575,19 @@ def test_delete_takes_more_than_ten_handles_and_an_empty_list(harness: Harness) 
 
 def test_long_poll_returns_as_soon_as_a_message_arrives(harness: Harness) -> None:
     q = harness.queue()
-    timer = threading.Timer(0.5, lambda: q.send_batch([msg("late")]))
-    start = time.monotonic()
-    timer.start()
-    try:
+    start = harness.clock.monotonic()
+    with harness.later(0.5, lambda: q.send_batch([msg("late")])):
         got = q.receive(10, wait_seconds=10)
-    finally:
-        timer.join()
-    elapsed = time.monotonic() - start
+    elapsed = harness.clock.monotonic() - start
     assert [m.body for m in got] == ["late"]
     assert elapsed < 8, f"the receive waited {elapsed:.1f}s instead of waking on the send"
 
 
 def test_long_poll_on_an_empty_queue_waits_then_returns_nothing(harness: Harness) -> None:
     q = harness.queue()
-    start = time.monotonic()
+    start = harness.clock.monotonic()
     assert q.receive(10, wait_seconds=1) == []
-    assert time.monotonic() - start >= 0.9
+    assert harness.clock.monotonic() - start >= 0.9
 
 
 # -- dead letters --------------------------------------------------------------------------
@@ -594,7 +637,7 @@ def test_dead_letter_moves_a_message_at_once_with_its_error(harness: Harness) ->
     assert dead[0].receive_count == 1
     assert dead[0].dead_at is not None
     # Its group is unblocked at once.
-    assert [m.body for m in receive_until(q, bool, 5)] == ["next"]
+    assert [m.body for m in harness.receive_until(q, bool, 5)] == ["next"]
     stats = harness.eventually(q.stats, lambda s: s.dead == 1 and s.in_flight == 1)
     assert (stats.visible, stats.in_flight, stats.dead) == (0, 1, 1)
 
@@ -604,7 +647,7 @@ def test_dead_letter_keeps_long_and_odd_errors_readable(harness: Harness) -> Non
     # A 200 KB body: on SQS the error travels as a message attribute, which must fit in the
     # 256 KiB beside the body (an error next to a body closer to the limit is cut further).
     q.send_batch([msg("x" * 200_000, dedup="huge"), msg("small", "B", "s")])
-    got = collect(q, 2)
+    got = harness.collect(q, 2)
     assert len(got) == 2
     error = "Traceback\x00 with a NUL\n" + "é" * 10_000
     for m in got:
@@ -621,7 +664,7 @@ def test_dead_letter_keeps_long_and_odd_errors_readable(harness: Harness) -> Non
 def test_dead_letter_of_a_deleted_message_is_refused(harness: Harness) -> None:
     q = harness.queue()
     q.send_batch([msg("done")])
-    (m,) = receive_until(q, bool, 5)
+    (m,) = harness.receive_until(q, bool, 5)
     q.delete([m.receipt_handle])
     with pytest.raises(StaleReceiptError):
         q.dead_letter(m, "too late")
@@ -632,7 +675,7 @@ def test_redrive_moves_dead_letters_back_with_a_fresh_count(harness: Harness) ->
     q = harness.queue()
     assert q.redrive() == 0
     q.send_batch([msg(f"d{i}", f"g{i}") for i in range(3)])
-    got = collect(q, 3)
+    got = harness.collect(q, 3)
     assert len(got) == 3
     for m in got:
         q.dead_letter(m, f"failed {m.body}")
@@ -661,7 +704,7 @@ def test_dlq_listing_and_redrive_refuse_bad_limits(harness: Harness) -> None:
 def test_dlq_listing_honours_its_limit(harness: Harness) -> None:
     q = harness.queue()
     q.send_batch([msg(f"d{i}", f"g{i}") for i in range(4)])
-    got = collect(q, 4)
+    got = harness.collect(q, 4)
     for m in got:
         q.dead_letter(m, "x")
     assert len(q.dead_letters(limit=2)) == 2
@@ -742,7 +785,7 @@ def test_concurrent_consumers_get_every_message_exactly_once(
     harness: Harness, processes: bool
 ) -> None:
     harness.skip_on_moto("concurrent_receive")
-    spec = harness.spec(visibility_timeout=30)
+    spec = harness.concurrent_spec(visibility_timeout=30, processes=processes)
     producer = spec.build()
     harness.opened.append(producer)
     groups, per_group = 20, 4
@@ -782,7 +825,7 @@ def test_no_message_is_delivered_twice_while_hidden(harness: Harness) -> None:
     """Consumers that never delete: each message comes back only after its hide ends."""
     harness.skip_on_moto("concurrent_receive")
     visibility = harness.tick
-    spec = harness.spec(max_receives=1000, visibility_timeout=visibility)
+    spec = harness.concurrent_spec(max_receives=1000, visibility_timeout=visibility)
     producer = spec.build()
     harness.opened.append(producer)
     ids = producer.send_batch([msg(f"h{i}", f"g{i}") for i in range(10)])

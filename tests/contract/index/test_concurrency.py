@@ -13,7 +13,7 @@ import traceback
 import numpy as np
 import pytest
 
-from tests.contract.index.conftest import Backend
+from tests.contract.index.backends import Backend
 
 DIM = 16
 PER_WRITER = 600

@@ -14,7 +14,7 @@ from pinecone.errors.exceptions import (
     PineconeValueError,
 )
 
-from tests.contract.index.conftest import Backend
+from tests.contract.index.backends import Backend
 
 
 @pytest.mark.parametrize("metric", ["cosine", "dotproduct", "euclidean"])

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from pinecone import Vector
 
-from tests.contract.index.conftest import Backend
+from tests.contract.index.backends import Backend
 
 UNIT = [[1.0 if i == j else 0.0 for i in range(8)] for j in range(8)]
 

@@ -17,7 +17,7 @@ from pinecone.errors.exceptions import (
     UnauthorizedError,
 )
 
-from tests.contract.index.conftest import Backend
+from tests.contract.index.backends import Backend
 
 ONE = [1.0] + [0.0] * 7
 

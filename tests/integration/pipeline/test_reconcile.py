@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import time
-
 import psycopg
 
 from refarch.embeddings import product_text
+from refarch.pipeline.indexer import IndexerWorker
 from refarch.pipeline.reconcile import last_report, reconcile
 
 from .harness import Pipeline
@@ -53,14 +52,15 @@ def test_reconcile_reports_each_kind_of_drift_and_repair_fixes_it(pipeline: Pipe
 
 
 def test_repair_leaves_dead_lettered_products_alone(pipeline: Pipeline) -> None:
+    """On the real stack, with an indexer that dead-letters on the first failure (no waiting;
+    the same test with retries runs on a fake clock in tests/unit/pipeline/test_reconcile.py)."""
     good = pipeline.insert("GOOD")
     poison = pipeline.insert("POISON", name=" ", description=" ", category=None)
     pipeline.relay()
-    for _ in range(10):
-        pipeline.worker.step()
-        if pipeline.owner_queue.stats().dead:
-            break
-        time.sleep(1.1)
+    impatient = IndexerWorker(pipeline.indexer_queue, pipeline.index, pipeline.embedder,
+                              pipeline.worker._connect, text_of=product_text, max_receives=1)
+    impatient.step()
+    impatient.close()
     assert [d.group_id for d in pipeline.owner_queue.dead_letters()] == [f"product-{poison}"]
     report = _reconcile(pipeline, repair=True)
     assert report.missing == [poison] and report.dead_lettered == [poison]

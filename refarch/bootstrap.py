@@ -28,6 +28,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
+from refarch.clock import SYSTEM_CLOCK, Clock
 from refarch.errors import ConfigError, IndexServiceError
 from refarch.settings import Settings
 
@@ -320,11 +321,12 @@ def make_indexer(
     embedder: Any = None,
     connect: Callable[[], psycopg.Connection[Any]] | None = None,
     batch_size: int | None = None,
+    clock: Clock | None = None,
 ) -> IndexerWorker:
     """The indexer worker of the settings: the indexer role's database connection and queue,
     the configured index and model, the settings' batch size, visibility timeout and receive
-    limit. Give any part to use it instead (a sandbox's queue, an embedder already loaded, a
-    fake): a part passed in stays the caller's; the parts built here are closed with the
+    limit, and the system clock. Give any part to use it instead (a sandbox's queue, an
+    embedder already loaded, a fake, a :class:`~refarch.fakes.FakeClock`): a part passed in stays the caller's; the parts built here are closed with the
     worker (``worker.close()``)."""
     from refarch.embeddings import product_text
     from refarch.pipeline.indexer import IndexerWorker
@@ -345,4 +347,5 @@ def make_indexer(
         visibility_timeout=settings.queue_visibility_timeout,
         max_receives=settings.queue_max_receives,
         on_close=owned,
+        clock=clock or SYSTEM_CLOCK,
     )

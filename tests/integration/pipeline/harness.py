@@ -13,7 +13,7 @@ import psycopg
 
 from refarch.bootstrap import make_indexer
 from refarch.embeddings import product_text
-from refarch.pipeline.indexer import IndexerStepResult, content_hash
+from refarch.pipeline.indexer import IndexerStepResult, IndexerWorker, content_hash
 from refarch.pipeline.reconcile import index_entries
 from refarch.pipeline.relay import drain
 from refarch.queue.local import PostgresQueue
@@ -50,14 +50,20 @@ class Pipeline:
                                            visibility_timeout=visibility_timeout)
         self.owner_queue = PostgresQueue(owner_url, max_receives=max_receives,
                                          visibility_timeout=visibility_timeout)
+        self._connect_indexer = lambda: psycopg.connect(indexer_url, autocommit=True)
+        self.worker = self.new_worker(max_receives=max_receives, batch_size=batch_size,
+                                      visibility_timeout=visibility_timeout)
+
+    def new_worker(self, *, max_receives: int, batch_size: int = 64, visibility_timeout: int = 60,
+                   index: Any = None) -> IndexerWorker:
+        """Another indexer on the indexer queue, built by the composition root with these
+        settings (``index`` replaces the pipeline's, e.g. a wrapper that injects a race)."""
         settings = Settings.from_env({}).with_(
             queue_max_receives=max_receives, queue_visibility_timeout=visibility_timeout,
             indexer_batch_size=batch_size,
         )
-        self.worker = make_indexer(
-            settings, queue=self.indexer_queue, index=index, embedder=self.embedder,
-            connect=lambda: psycopg.connect(indexer_url, autocommit=True),
-        )
+        return make_indexer(settings, queue=self.indexer_queue, index=index or self.index,
+                            embedder=self.embedder, connect=self._connect_indexer)
 
     # -- database -------------------------------------------------------------------------
 

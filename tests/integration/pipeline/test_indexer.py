@@ -55,20 +55,26 @@ def test_invariant_3_an_older_read_never_overwrites_a_newer_vector(
 
     other = pipeline_parts.second_worker()  # indexer B, its own queue consumer
 
-    class RacingWorker(IndexerWorker):
+    class RacingIndex:
+        """The index, with indexer B's newer write slipped in on A's first fetch: between A's
+        read of Postgres and its write."""
+
         raced = False
 
-        def fetch_state(self, product_ids):  # between A's read of Postgres and its write
+        def fetch(self, ids):
             if not self.raced:
                 self.raced = True
                 pipeline.sql("UPDATE products SET description = 'the third text' WHERE id = %s", (pid,))
                 other.handle_now(ProductChange(pid, 0, "upsert", source="change", run="b"))
-            return super().fetch_state(product_ids)
+            return pipeline.index.fetch(ids)
 
-    a = RacingWorker(pipeline.indexer_queue, pipeline.index, pipeline.embedder, pipeline.worker._connect,
-                     text_of=product_text, batch_size=8, visibility_timeout=30, max_receives=3)
+        def __getattr__(self, name):
+            return getattr(pipeline.index, name)
+
+    racing = RacingIndex()
+    a = pipeline.new_worker(max_receives=3, batch_size=8, visibility_timeout=30, index=racing)
     result = a.step()
-    assert a.raced and result.received == 1
+    assert racing.raced and result.received == 1
     assert result.current == 1 and result.embedded == 0  # saw the newer vector and stood back
     expected = pipeline.postgres_state()[pid]
     assert pipeline.index_state()[pid] == expected  # the third text, version 3
@@ -104,8 +110,7 @@ def _impatient(pipeline: Pipeline) -> IndexerWorker:
     """An indexer that dead-letters a failing product on its first receive (max_receives=1),
     so the real DLQ path is reached without waiting out backoffs (the retries themselves are
     unit-tested on a fake clock: tests/unit/pipeline/test_retries.py)."""
-    return IndexerWorker(pipeline.indexer_queue, pipeline.index, pipeline.embedder, pipeline.worker._connect,
-                         text_of=product_text, batch_size=32, visibility_timeout=30, max_receives=1)
+    return pipeline.new_worker(max_receives=1, batch_size=32, visibility_timeout=30)
 
 
 def test_invariant_5_poison_reaches_the_real_dlq_with_its_error_and_blocks_nothing(

@@ -5,7 +5,6 @@ from __future__ import annotations
 import psycopg
 
 from refarch.embeddings import product_text
-from refarch.pipeline.indexer import IndexerWorker
 from refarch.pipeline.reconcile import last_report, reconcile
 
 from .harness import Pipeline
@@ -57,8 +56,7 @@ def test_repair_leaves_dead_lettered_products_alone(pipeline: Pipeline) -> None:
     good = pipeline.insert("GOOD")
     poison = pipeline.insert("POISON", name=" ", description=" ", category=None)
     pipeline.relay()
-    impatient = IndexerWorker(pipeline.indexer_queue, pipeline.index, pipeline.embedder,
-                              pipeline.worker._connect, text_of=product_text, max_receives=1)
+    impatient = pipeline.new_worker(max_receives=1)
     impatient.step()
     impatient.close()
     assert [d.group_id for d in pipeline.owner_queue.dead_letters()] == [f"product-{poison}"]

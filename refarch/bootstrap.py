@@ -36,6 +36,7 @@ if TYPE_CHECKING:
     import psycopg
     from pinecone import Pinecone
 
+    from refarch.db.server import LocalPostgres
     from refarch.embeddings import Embedder
     from refarch.index.port import VectorIndex
     from refarch.local.supervisor import ProcessSpec
@@ -57,11 +58,26 @@ LOCAL_QUEUE_NAME = "products"
 # --- the database -------------------------------------------------------------------------
 
 
-def database_url(settings: Settings) -> str:
-    """The owner's libpq URL: ``DATABASE_URL``, or the local server (started if needed)."""
-    from refarch.db.connect import ensure_database
+def local_postgres(settings: Settings) -> LocalPostgres | None:
+    """The PostgreSQL server refarch runs itself for these settings (under ``REFARCH_HOME``,
+    not started by this call), or None when ``DATABASE_URL`` names an existing server, which
+    refarch then never starts, stops or changes."""
+    if settings.database_url:
+        return None
+    from refarch.db.server import LocalPostgres
 
-    return ensure_database(settings)
+    return LocalPostgres.from_settings(settings)
+
+
+def database_url(settings: Settings) -> str:
+    """The owner's libpq URL: ``DATABASE_URL``, or the local server's (started if needed:
+    initialised on first use, a no-op when it already runs). It creates no tables; run
+    :func:`refarch.db.migrations.migrate` for that."""
+    server = local_postgres(settings)
+    if server is None:
+        assert settings.database_url
+        return settings.database_url
+    return server.start().url
 
 
 def role_url(settings: Settings, role: Role, admin_url: str | None = None) -> str:
@@ -326,8 +342,9 @@ def make_indexer(
     """The indexer worker of the settings: the indexer role's database connection and queue,
     the configured index and model, the settings' batch size, visibility timeout and receive
     limit, and the system clock. Give any part to use it instead (a sandbox's queue, an
-    embedder already loaded, a fake, a :class:`~refarch.fakes.FakeClock`): a part passed in stays the caller's; the parts built here are closed with the
-    worker (``worker.close()``)."""
+    embedder already loaded, a fake, a :class:`~refarch.fakes.FakeClock`): a part passed in
+    stays the caller's; the parts built here are closed with the worker (``worker.close()``).
+    """
     from refarch.embeddings import product_text
     from refarch.pipeline.indexer import IndexerWorker
 

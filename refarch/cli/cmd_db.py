@@ -5,10 +5,10 @@ from __future__ import annotations
 import argparse
 import sys
 
+from refarch.bootstrap import database_url, local_postgres
 from refarch.cli.args import Subparsers
-from refarch.db.connect import connect, ensure_database, redact_url
+from refarch.db.connect import connect, redact_url
 from refarch.db.migrations import migrate
-from refarch.db.server import LocalPostgres
 from refarch.errors import DatabaseError
 from refarch.settings import Settings
 
@@ -16,16 +16,12 @@ from refarch.settings import Settings
 NOT_RUNNING = 3
 
 
-def _external(settings: Settings) -> bool:
-    return bool(settings.database_url)
-
-
 def _start(args: argparse.Namespace, settings: Settings) -> int:
-    if _external(settings):
+    server = local_postgres(settings)
+    if server is None:
         print(f"DATABASE_URL is set: using {redact_url(settings.database_url or '')}; "
               "no local server is started")
         return 0
-    server = LocalPostgres.from_settings(settings)
     was_running = server.status().running
     status = server.start()
     print(f"PostgreSQL {'was already' if was_running else 'is now'} running (pid {status.pid})")
@@ -34,16 +30,18 @@ def _start(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _stop(args: argparse.Namespace, settings: Settings) -> int:
-    if _external(settings):
+    server = local_postgres(settings)
+    if server is None:
         print("DATABASE_URL is set: refarch does not manage that server; nothing to stop")
         return 0
-    stopped = LocalPostgres.from_settings(settings).stop()
+    stopped = server.stop()
     print("PostgreSQL stopped" if stopped else "PostgreSQL was not running")
     return 0
 
 
 def _status(args: argparse.Namespace, settings: Settings) -> int:
-    if _external(settings):
+    server = local_postgres(settings)
+    if server is None:
         url = redact_url(settings.database_url or "")
         try:
             with connect(settings.database_url or "", connect_timeout=5) as conn:
@@ -55,16 +53,16 @@ def _status(args: argparse.Namespace, settings: Settings) -> int:
         print(f"state:    reachable (PostgreSQL {version[0] if version else '?'})")
         print(f"url:      {url} (DATABASE_URL; not managed by refarch)")
         return 0
-    status = LocalPostgres.from_settings(settings).status()
+    status = server.status()
     print("\n".join(status.describe()))
     return 0 if status.running else NOT_RUNNING
 
 
 def _url(args: argparse.Namespace, settings: Settings) -> int:
-    if _external(settings):
+    server = local_postgres(settings)
+    if server is None:
         print(settings.database_url)
         return 0
-    server = LocalPostgres.from_settings(settings)
     status = server.status()
     print(server.tcp_url() if args.tcp else status.url)
     if not status.running:
@@ -74,7 +72,7 @@ def _url(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _migrate(args: argparse.Namespace, settings: Settings) -> int:
-    url = ensure_database(settings)
+    url = database_url(settings)
     applied = migrate(url)
     for migration in applied:
         print(f"applied {migration.filename}")

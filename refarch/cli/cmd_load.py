@@ -6,10 +6,11 @@ import argparse
 import sys
 from collections.abc import Iterable
 
+from refarch.bootstrap import database_url
 from refarch.catalog import generate_products, read_catalog_csv
 from refarch.cli.args import Subparsers
 from refarch.cli.args import positive_int as _positive
-from refarch.db.connect import connect, ensure_database, redact_url
+from refarch.db.connect import connect, redact_url
 from refarch.db.load import load_products
 from refarch.db.migrations import migrate
 from refarch.domain.product import Product
@@ -37,7 +38,7 @@ def _load(args: argparse.Namespace, settings: Settings) -> int:
         total = args.generate
         source = f"{args.generate} generated products (seed {args.seed})"
 
-    url = ensure_database(settings)
+    url = database_url(settings)
     migrate(url)
     with connect(url) as conn:
         result = load_products(

@@ -1,8 +1,7 @@
-"""Connections to the database: which URL the settings mean, and opening one.
+"""Opening connections to the database, and showing its URL without the password.
 
-``ensure_database(settings)`` is the one place that decides between an existing server
-(``DATABASE_URL``, nothing is started) and the local server (started if needed). It does not
-create tables; run :func:`refarch.db.migrations.migrate` for that.
+Which database the settings mean (``DATABASE_URL`` or the local server) is decided in
+:func:`refarch.bootstrap.database_url`.
 """
 
 from __future__ import annotations
@@ -12,23 +11,9 @@ from typing import Any, LiteralString, TypeVar
 
 import psycopg
 
-from refarch.db.server import LocalPostgres
 from refarch.errors import DatabaseError
-from refarch.settings import Settings
 
 _T = TypeVar("_T")
-
-
-def ensure_database(settings: Settings) -> str:
-    """Return the libpq URL of the database for ``settings``.
-
-    With ``DATABASE_URL`` set, that URL is returned and nothing is started. Otherwise the local
-    server under ``REFARCH_HOME`` is started (initialised on first use; a no-op when it already
-    runs) and its unix-socket URL is returned.
-    """
-    if settings.database_url:
-        return settings.database_url
-    return LocalPostgres.from_settings(settings).start().url
 
 
 def redact_url(url: str) -> str:

@@ -155,18 +155,19 @@ class LocalStack:
 
     def start_database(self) -> str:
         """Start the local Postgres (unless DATABASE_URL) and apply the migrations."""
+        from refarch.bootstrap import database_url, local_postgres
         from refarch.db.migrations import migrate
 
-        if not self.settings.database_url:
-            from refarch.db.server import LocalPostgres
-
-            self._postgres = LocalPostgres.from_settings(self.settings)
-            self._started_postgres = not self._postgres.status().running
-            self.admin_url = self._postgres.start().url
+        server = local_postgres(self.settings)
+        if server is None:
+            url = database_url(self.settings)  # DATABASE_URL: nothing to start
         else:
-            self.admin_url = self.settings.database_url
-        migrate(self.admin_url)
-        return self.admin_url
+            self._postgres = server
+            self._started_postgres = not server.status().running
+            url = server.start().url
+        self.admin_url = url
+        migrate(url)
+        return url
 
     def start_services(self, stop: threading.Event) -> None:
         """Start the index server and the services under a supervisor."""
@@ -418,10 +419,11 @@ def stop_stack(settings: Settings, timeout: float = 120.0) -> bool:
         child = proc.get("pid")
         if pid_alive(child):
             os.kill(child, signal.SIGTERM)
-    if not settings.database_url:
-        from refarch.db.server import LocalPostgres
+    from refarch.bootstrap import local_postgres
 
-        LocalPostgres.from_settings(settings).stop()
+    server = local_postgres(settings)
+    if server is not None:
+        server.stop()
     return was_running
 
 

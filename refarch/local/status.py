@@ -116,11 +116,12 @@ class StatusReport:
 
 def _database_url(settings: Settings) -> tuple[str, bool]:
     """The owner URL and whether the server is up (the local one is not started)."""
-    if settings.database_url:
-        return settings.database_url, True
-    from refarch.db.server import LocalPostgres
+    from refarch.bootstrap import local_postgres
 
-    server = LocalPostgres.from_settings(settings)
+    server = local_postgres(settings)
+    if server is None:
+        assert settings.database_url
+        return settings.database_url, True
     status = server.status()
     return status.url, status.running
 

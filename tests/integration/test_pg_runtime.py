@@ -17,8 +17,8 @@ from pathlib import Path
 import psycopg
 import pytest
 
+from refarch.bootstrap import database_url
 from refarch.db import server as server_module
-from refarch.db.connect import ensure_database
 from refarch.db.privileges import ServerUser, is_root, run_as_prefix
 from refarch.db.processes import is_alive
 from refarch.db.server import LocalPostgres
@@ -300,7 +300,7 @@ def test_with_database_url_nothing_is_started(pg_server: LocalPostgres, tmp_path
     home = tmp_path / "home"
     url = pg_server.url("postgres")
     settings = Settings(home=home, database_url=url, pg_port=free_port())
-    assert ensure_database(settings) == url
+    assert database_url(settings) == url
     assert not home.exists()
 
 

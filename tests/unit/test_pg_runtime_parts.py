@@ -12,8 +12,9 @@ from pathlib import Path
 
 import pytest
 
+from refarch.bootstrap import database_url
 from refarch.db.binaries import find_pg_binaries
-from refarch.db.connect import ensure_database, redact_url
+from refarch.db.connect import redact_url
 from refarch.db.privileges import ServerUser, blocking_directory, choose_server_user, is_root
 from refarch.db.processes import is_alive, proc_state, read_pid
 from refarch.db.server import LocalPostgres, default_runtime_root, socket_url
@@ -87,7 +88,7 @@ def test_redact_url_hides_passwords(url: str, shown: str) -> None:
 
 def test_database_url_is_returned_as_is(tmp_path: Path) -> None:
     settings = Settings(home=tmp_path / "h", database_url="postgresql://u@h/db")
-    assert ensure_database(settings) == "postgresql://u@h/db"
+    assert database_url(settings) == "postgresql://u@h/db"
     assert not (tmp_path / "h").exists()
 
 

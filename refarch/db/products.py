@@ -53,6 +53,9 @@ _AS_PRODUCT = class_row(StoredProduct)
 #: Rows a server-side cursor fetches per round trip when streaming every product.
 STREAM_CHUNK = 5_000
 
+# The statements the sync pipeline issues are named constants (``PRODUCTS_BY_IDS`` ...):
+# refarch.fakes.products answers exactly these, so the fake follows any change made here.
+
 
 class _Unset:
     """Marks a field an update leaves unchanged (``None`` is a real value for category)."""
@@ -81,12 +84,16 @@ def get_product(conn: psycopg.Connection[Any], product_id: int) -> StoredProduct
     return product
 
 
+#: The products with the given ids (``%s``: a list).
+PRODUCTS_BY_IDS: Final = f"SELECT {COLUMNS} FROM products WHERE id = ANY(%s)"
+
+
 def get_products(conn: psycopg.Connection[Any], product_ids: Sequence[int]) -> dict[int, StoredProduct]:
     """The products among ``product_ids`` that exist, keyed by id (one parameterized query)."""
     if not product_ids:
         return {}
     with conn.cursor(row_factory=_AS_PRODUCT) as cur:
-        cur.execute(f"SELECT {COLUMNS} FROM products WHERE id = ANY(%s)", (list(product_ids),))
+        cur.execute(PRODUCTS_BY_IDS, (list(product_ids),))
         return {product.id: product for product in cur.fetchall()}
 
 
@@ -94,6 +101,10 @@ def find_by_sku(conn: psycopg.Connection[Any], sku: str) -> StoredProduct | None
     """Return the product with this SKU, or ``None``."""
     with conn.cursor(row_factory=_AS_PRODUCT) as cur:
         return cur.execute(f"SELECT {COLUMNS} FROM products WHERE sku = %s", (sku.strip(),)).fetchone()
+
+
+#: Every product.
+ALL_PRODUCTS: Final = f"SELECT {COLUMNS} FROM products"
 
 
 def iter_products(conn: psycopg.Connection[Any]) -> Iterator[StoredProduct]:
@@ -105,30 +116,40 @@ def iter_products(conn: psycopg.Connection[Any]) -> Iterator[StoredProduct]:
     name = f"products_{uuid.uuid4().hex[:8]}"
     with conn.transaction(), conn.cursor(name=name, row_factory=_AS_PRODUCT) as cur:
         cur.itersize = STREAM_CHUNK
-        cur.execute(f"SELECT {COLUMNS} FROM products")
+        cur.execute(ALL_PRODUCTS)
         yield from cur
+
+
+#: The most recently changed products, newest first (``%s``: how many).
+RECENTLY_CHANGED: Final = f"SELECT {COLUMNS} FROM products ORDER BY updated_at DESC LIMIT %s"
 
 
 def recently_changed(conn: psycopg.Connection[Any], limit: int) -> list[StoredProduct]:
     """The ``limit`` products changed most recently in Postgres (by ``updated_at``), newest first."""
     with conn.cursor(row_factory=_AS_PRODUCT) as cur:
-        cur.execute(f"SELECT {COLUMNS} FROM products ORDER BY updated_at DESC LIMIT %s", (limit,))
+        cur.execute(RECENTLY_CHANGED, (limit,))
         return cur.fetchall()
+
+
+#: ``(id, search_version)`` of the products with the given ids (``%s``: a list).
+SEARCH_VERSIONS: Final = "SELECT id, search_version FROM products WHERE id = ANY(%s)"
 
 
 def search_versions(conn: psycopg.Connection[Any], product_ids: Sequence[int]) -> dict[int, int]:
     """``{id: search_version}`` of the products among ``product_ids`` that exist."""
     if not product_ids:
         return {}
-    rows = conn.execute(
-        "SELECT id, search_version FROM products WHERE id = ANY(%s)", (list(product_ids),)
-    ).fetchall()
+    rows = conn.execute(SEARCH_VERSIONS, (list(product_ids),)).fetchall()
     return {int(pid): int(version) for pid, version in rows}
+
+
+#: How many products there are.
+COUNT_PRODUCTS: Final = "SELECT count(*) FROM products"
 
 
 def count_products(conn: psycopg.Connection[Any]) -> int:
     """How many products the catalog has."""
-    row = conn.execute("SELECT count(*) FROM products").fetchone()
+    row = conn.execute(COUNT_PRODUCTS).fetchone()
     assert row is not None
     return int(row[0])
 
@@ -280,6 +301,13 @@ class OutboxStats:
     oldest: datetime | None
 
 
+#: Lock and read up to ``%s`` of the oldest outbox rows no other transaction holds.
+CLAIM_OUTBOX: Final = (
+    "SELECT id, product_id, op, version, created_at FROM outbox "
+    "ORDER BY id LIMIT %s FOR UPDATE SKIP LOCKED"
+)
+
+
 def claim_outbox(conn: psycopg.Connection[Any], limit: int) -> list[OutboxRow]:
     """Lock and return up to ``limit`` of the oldest unclaimed outbox rows.
 
@@ -287,37 +315,49 @@ def claim_outbox(conn: psycopg.Connection[Any], limit: int) -> list[OutboxRow]:
     skipped, not waited for.
     """
     with conn.cursor(row_factory=class_row(OutboxRow)) as cur:
-        cur.execute(
-            "SELECT id, product_id, op, version, created_at FROM outbox "
-            "ORDER BY id LIMIT %s FOR UPDATE SKIP LOCKED",
-            (limit,),
-        )
+        cur.execute(CLAIM_OUTBOX, (limit,))
         return cur.fetchall()
+
+
+#: Delete the outbox rows with the given ids (``%s``: a list).
+DELETE_OUTBOX: Final = "DELETE FROM outbox WHERE id = ANY(%s)"
 
 
 def delete_outbox(conn: psycopg.Connection[Any], ids: Sequence[int]) -> int:
     """Delete outbox rows by id (after their changes were published); returns how many."""
     if not ids:
         return 0
-    return conn.execute("DELETE FROM outbox WHERE id = ANY(%s)", (list(ids),)).rowcount
+    return conn.execute(DELETE_OUTBOX, (list(ids),)).rowcount
+
+
+#: The pending count and the oldest capture time (migration 0002's ``outbox_stats()``).
+OUTBOX_STATS: Final = "SELECT pending, oldest FROM outbox_stats()"
 
 
 def outbox_stats(conn: psycopg.Connection[Any]) -> OutboxStats:
     """Pending count and oldest capture time (through ``outbox_stats()``, open to the app role)."""
-    pending, oldest = conn.execute("SELECT pending, oldest FROM outbox_stats()").fetchone()  # type: ignore[misc]
+    pending, oldest = conn.execute(OUTBOX_STATS).fetchone()  # type: ignore[misc]
     return OutboxStats(int(pending), oldest)
+
+
+#: The id of the newest outbox row (0: the outbox is empty).
+OUTBOX_HIGH_WATER: Final = "SELECT coalesce(max(id), 0) FROM outbox"
 
 
 def outbox_high_water(conn: psycopg.Connection[Any]) -> int:
     """The id of the newest outbox row (0 when the outbox is empty)."""
-    row = conn.execute("SELECT coalesce(max(id), 0) FROM outbox").fetchone()
+    row = conn.execute(OUTBOX_HIGH_WATER).fetchone()
     assert row is not None
     return int(row[0])
 
 
+#: How many outbox rows have an id up to ``%s``.
+OUTBOX_PENDING_THROUGH: Final = "SELECT count(*) FROM outbox WHERE id <= %s"
+
+
 def outbox_pending_through(conn: psycopg.Connection[Any], last_id: int) -> int:
     """How many outbox rows with an id up to ``last_id`` are still there."""
-    row = conn.execute("SELECT count(*) FROM outbox WHERE id <= %s", (last_id,)).fetchone()
+    row = conn.execute(OUTBOX_PENDING_THROUGH, (last_id,)).fetchone()
     assert row is not None
     return int(row[0])
 
@@ -338,6 +378,14 @@ class ReconcileRun:
     repaired: int
 
 
+#: Append a run (``finished_at`` defaults to now).
+INSERT_RECONCILE_RUN: Final = (
+    "INSERT INTO reconcile_runs "
+    "(started_at, products, vectors, missing, stale, orphaned, repaired) "
+    "VALUES (%s, %s, %s, %s, %s, %s, %s)"
+)
+
+
 def record_reconcile_run(
     conn: psycopg.Connection[Any],
     *,
@@ -352,18 +400,19 @@ def record_reconcile_run(
     """Append a run to ``reconcile_runs`` (its ``finished_at`` is now)."""
     with conn.transaction():
         conn.execute(
-            "INSERT INTO reconcile_runs "
-            "(started_at, products, vectors, missing, stale, orphaned, repaired) "
-            "VALUES (%s, %s, %s, %s, %s, %s, %s)",
-            (started_at, products, vectors, missing, stale, orphaned, repaired),
+            INSERT_RECONCILE_RUN, (started_at, products, vectors, missing, stale, orphaned, repaired)
         )
+
+
+#: The latest run.
+LAST_RECONCILE_RUN: Final = (
+    "SELECT finished_at, products, vectors, missing, stale, orphaned, repaired "
+    "FROM reconcile_runs ORDER BY id DESC LIMIT 1"
+)
 
 
 def last_reconcile_run(conn: psycopg.Connection[Any]) -> ReconcileRun | None:
     """The latest recorded run, or None when reconcile never ran."""
     with conn.cursor(row_factory=class_row(ReconcileRun)) as cur:
-        cur.execute(
-            "SELECT finished_at, products, vectors, missing, stale, orphaned, repaired "
-            "FROM reconcile_runs ORDER BY id DESC LIMIT 1"
-        )
+        cur.execute(LAST_RECONCILE_RUN)
         return cur.fetchone()

@@ -7,7 +7,7 @@ suite, so it cannot drift from it.
 * :class:`FakeVectorIndex` — :class:`refarch.index.port.VectorIndex`, exact brute-force search;
 * :class:`FakeEmbedder` — a deterministic hashed bag-of-words :class:`refarch.embeddings.Embedder`;
 * :class:`FakeProductsDatabase` — the products table, outbox and reconcile runs behind a
-  psycopg-like connection.
+  psycopg-like connection that answers the statements :mod:`refarch.db.products` names.
 
 Nothing here starts a process, opens a socket or loads a model.
 """

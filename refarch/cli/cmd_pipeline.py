@@ -152,7 +152,7 @@ def _reconcile(args: argparse.Namespace, settings: Settings) -> int:
         return 0
     report = _reconcile_once(settings, url, args.repair)
     if args.json:
-        print(json.dumps(report.as_dict(), indent=2))
+        print(json.dumps(report.to_json(), indent=2))
     else:
         print(report.summary())
         for kind in ("missing", "stale", "orphaned"):
@@ -175,7 +175,7 @@ def _sync_wait(args: argparse.Namespace, settings: Settings) -> int:
     state = wait_for_sync(settings, database_url(settings), timeout=args.timeout,
                           progress=not args.no_progress)
     if args.json:
-        print(json.dumps(state.as_dict(), indent=2))
+        print(json.dumps(state.to_json(), indent=2))
     elif state.synced:
         print(f"synced: {state.products} products, {state.vectors} vectors "
               f"({state.seconds:.1f} s)")

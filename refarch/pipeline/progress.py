@@ -44,7 +44,7 @@ class SyncState:
     dead_letters: int
     seconds: float = 0.0
 
-    def as_dict(self) -> dict[str, Any]:
+    def to_json(self) -> dict[str, Any]:
         """JSON-able form."""
         return asdict(self)
 

@@ -73,7 +73,7 @@ class DriftReport:
                if self.dead_lettered else "")
         )
 
-    def as_dict(self, limit: int = 20) -> dict[str, Any]:
+    def to_json(self, limit: int = 20) -> dict[str, Any]:
         """JSON-able summary with up to ``limit`` example ids of each kind."""
         return {
             "products": self.products, "vectors": self.vectors, "drift": self.drift,

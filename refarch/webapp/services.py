@@ -18,7 +18,7 @@ import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import psycopg
 from psycopg_pool import ConnectionPool, PoolTimeout
@@ -30,6 +30,12 @@ from refarch.errors import DatabaseError
 from refarch.pipeline.progress import IndexingState, indexing_states
 from refarch.settings import Settings
 from refarch.webapp.url_state import SearchParams
+
+if TYPE_CHECKING:
+    from refarch.embeddings import Embedder
+    from refarch.index.port import VectorIndex
+    from refarch.local.status import StatusReport
+    from refarch.queue.port import DeadLetter, Queue
 
 log = logging.getLogger("refarch.app")
 
@@ -63,10 +69,10 @@ class AppServices:
         self,
         *,
         pool: ConnectionPool,
-        embedder: Any,
-        index: Any,
-        status_source: Callable[[], Any],
-        queue: Any,
+        embedder: Embedder,
+        index: VectorIndex,
+        status_source: Callable[[], StatusReport],
+        queue: Queue,
         closers: tuple[Callable[[], None], ...] = (),
     ) -> None:
         self._pool = pool
@@ -163,14 +169,14 @@ class AppServices:
 
     # -- pipeline status ------------------------------------------------------------------
 
-    def status(self) -> Any:
+    def status(self) -> StatusReport:
         """The pipeline's counts and process health (what ``refarch status`` shows)."""
         return self._status_source()
 
-    def dead_letters(self, limit: int = 20) -> list[Any]:
+    def dead_letters(self, limit: int = 20) -> list[DeadLetter]:
         """The oldest messages in the dead-letter queue."""
         with self._queue_lock:
-            letters: list[Any] = self._queue.dead_letters(limit)
+            letters = self._queue.dead_letters(limit)
         return letters
 
     def redrive(self) -> int:

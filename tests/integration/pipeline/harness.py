@@ -13,11 +13,11 @@ import psycopg
 
 from refarch.bootstrap import make_indexer
 from refarch.embeddings import product_text
-from refarch.pipeline.indexer import IndexerStepResult, IndexerWorker, content_hash
-from refarch.pipeline.reconcile import index_entries
+from refarch.pipeline.indexer import IndexerWorker, content_hash
 from refarch.pipeline.relay import drain
 from refarch.queue.local import PostgresQueue
 from refarch.settings import Settings
+from tests.support.pipeline import PipelineSteps
 
 
 class CountingEmbedder:
@@ -35,7 +35,7 @@ class CountingEmbedder:
         return self.embedder.encode_query(text)
 
 
-class Pipeline:
+class Pipeline(PipelineSteps):
     """Owner, relay and indexer connections to one database, with one index."""
 
     def __init__(self, owner_url: str, relay_url: str, indexer_url: str, index: Any, embedder: Any,
@@ -95,28 +95,7 @@ class Pipeline:
         with psycopg.connect(self.relay_url, autocommit=True) as conn:
             return drain(conn, self.relay_queue, 100).published
 
-    def index_all(self, max_steps: int = 50) -> list[IndexerStepResult]:
-        results = []
-        for _ in range(max_steps):
-            result = self.worker.step()
-            if result.received == 0:
-                break
-            results.append(result)
-        return results
-
-    def sync(self) -> list[IndexerStepResult]:
-        self.relay()
-        return self.index_all()
-
-    def index_state(self) -> dict[int, tuple[int | None, str | None]]:
-        return index_entries(self.index)
-
     def close(self) -> None:
         self.worker.close()
         for q in (self.relay_queue, self.indexer_queue, self.owner_queue):
             q.close()
-
-
-def totals(results: Sequence[IndexerStepResult]) -> dict[str, int]:
-    keys = ("received", "embedded", "reused", "deleted", "current", "failed", "dead_lettered")
-    return {k: sum(getattr(r, k) for r in results) for k in keys}

@@ -12,8 +12,9 @@ import psycopg
 import pytest
 
 from refarch.embeddings import TextTruncatedWarning
+from tests.support.pipeline import totals
 
-from .harness import Pipeline, totals
+from .harness import Pipeline
 
 ROOT = Path(__file__).resolve().parents[3]
 

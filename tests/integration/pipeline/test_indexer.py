@@ -13,8 +13,9 @@ from refarch.embeddings import product_text
 from refarch.pipeline.changes import ProductChange
 from refarch.pipeline.indexer import IndexerWorker, content_hash
 from refarch.queue.port import OutgoingMessage
+from tests.support.pipeline import totals
 
-from .harness import Pipeline, totals
+from .harness import Pipeline
 
 
 def test_inserts_reach_the_index_with_metadata(pipeline: Pipeline) -> None:

@@ -8,16 +8,16 @@ the model, all on one :class:`~refarch.fakes.FakeClock`. The relay and indexer a
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
 from refarch.embeddings import product_text
 from refarch.fakes import FakeClock, FakeEmbedder, FakeProductsDatabase, FakeQueue, FakeVectorIndex
-from refarch.pipeline.indexer import IndexerStepResult, IndexerWorker, content_hash
-from refarch.pipeline.reconcile import index_entries
+from refarch.pipeline.indexer import IndexerWorker, content_hash
 from refarch.pipeline.relay import drain
 from refarch.queue.port import ReceivedMessage
+from tests.support.pipeline import PipelineSteps
 
 
 class RecordingQueue(FakeQueue):
@@ -64,7 +64,7 @@ class StopWaits:
         return self.clock.start_thread(target, name)
 
 
-class FakePipeline:
+class FakePipeline(PipelineSteps):
     """Products, relay, queue, indexer and index on one fake clock."""
 
     def __init__(self, *, max_receives: int = 3, visibility_timeout: float = 30.0,
@@ -109,26 +109,5 @@ class FakePipeline:
         with self.db.connect() as conn:
             return drain(conn, self.queue, 100, clock=self.clock).published
 
-    def index_all(self, max_steps: int = 50) -> list[IndexerStepResult]:
-        results = []
-        for _ in range(max_steps):
-            result = self.worker.step()
-            if result.received == 0:
-                break
-            results.append(result)
-        return results
-
-    def sync(self) -> list[IndexerStepResult]:
-        self.relay()
-        return self.index_all()
-
-    def index_state(self) -> dict[int, tuple[int | None, str | None]]:
-        return index_entries(self.index)
-
     def close(self) -> None:
         self.worker.close()
-
-
-def totals(results: Sequence[IndexerStepResult]) -> dict[str, int]:
-    keys = ("received", "embedded", "reused", "deleted", "current", "failed", "dead_lettered")
-    return {k: sum(getattr(r, k) for r in results) for k in keys}

@@ -13,7 +13,8 @@ from refarch.embeddings import product_text
 from refarch.fakes import FakeEmbedder, FakeQueue
 from refarch.pipeline.changes import ProductChange
 from refarch.pipeline.indexer import IndexedState, IndexerWorker
-from tests.unit.pipeline.fake_pipeline import FakePipeline, totals
+from tests.support.pipeline import totals
+from tests.unit.pipeline.fake_pipeline import FakePipeline
 
 
 def test_old_reordered_and_duplicated_messages_leave_the_newest_version(pipeline: FakePipeline) -> None:

@@ -12,7 +12,8 @@ import pytest
 
 from refarch.errors import IndexServiceError
 from refarch.queue.port import OutgoingMessage, QueueStats
-from tests.unit.pipeline.fake_pipeline import FakePipeline, totals
+from tests.support.pipeline import totals
+from tests.unit.pipeline.fake_pipeline import FakePipeline
 
 
 def test_a_failing_product_backs_off_1_2_4_seconds_then_is_dead_lettered_with_its_error() -> None:

@@ -12,6 +12,7 @@ from typing import Any
 import psycopg
 
 from refarch.embeddings import product_text
+from refarch.pipeline.changes import ProductChange
 from refarch.pipeline.indexer import IndexerStepResult, IndexerWorker, content_hash
 from refarch.pipeline.reconcile import index_entries
 from refarch.pipeline.relay import drain
@@ -105,6 +106,32 @@ class Pipeline:
         self.worker.close()
         for q in (self.relay_queue, self.indexer_queue, self.owner_queue):
             q.close()
+
+
+class PipelineParts:
+    """Extra consumers on the same database and index (for races between indexers)."""
+
+    def __init__(self, owner_url: str, indexer_url: str, index: Any, embedder: Any) -> None:
+        self.owner_url, self.indexer_url, self.index, self.embedder = owner_url, indexer_url, index, embedder
+        self._closers: list[Any] = []
+
+    def second_worker(self) -> Any:
+        side = PostgresQueue(self.owner_url, name="side", max_receives=3, visibility_timeout=30)
+        worker = IndexerWorker(side, self.index, self.embedder,
+                               lambda: psycopg.connect(self.indexer_url, autocommit=True),
+                               text_of=product_text, batch_size=8, visibility_timeout=30)
+        self._closers += [side.close, worker.close]
+
+        class Second:
+            def handle_now(self, change: ProductChange) -> Any:
+                side.send_batch([change.to_message()])
+                return worker.step()
+
+        return Second()
+
+    def close(self) -> None:
+        for close in self._closers:
+            close()
 
 
 def totals(results: Sequence[IndexerStepResult]) -> dict[str, int]:

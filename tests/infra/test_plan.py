@@ -18,8 +18,6 @@ from refarch.deploy import topology as t
 from refarch.deploy.plan import Plan
 from refarch.deploy.program import load_infra
 
-ROOT = Path(__file__).resolve().parents[2]
-
 
 class _Collect(pulumi.runtime.Mocks):
     """The simplest possible mocks: remember (type, name) and echo the inputs back."""

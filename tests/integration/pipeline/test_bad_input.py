@@ -12,10 +12,9 @@ import psycopg
 import pytest
 
 from refarch.embeddings import TextTruncatedWarning
+from tests.support.paths import ROOT
 
 from .harness import Pipeline, totals
-
-ROOT = Path(__file__).resolve().parents[3]
 
 
 def test_empty_and_oversized_descriptions_are_indexed_with_the_rest(pipeline: Pipeline) -> None:

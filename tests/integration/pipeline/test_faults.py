@@ -38,6 +38,7 @@ from refarch.pipeline.progress import wait_for_sync
 from refarch.pipeline.reconcile import reconcile
 from refarch.queue.local import PostgresQueue
 from refarch.settings import Settings
+from tests.support.waiting import wait_until
 
 from .harness import Pipeline
 
@@ -140,19 +141,14 @@ def _immediate_restart(server: LocalPostgres) -> None:
     pid = server.status().pid
     assert pid
     os.kill(pid, signal.SIGQUIT)
-    deadline = time.monotonic() + 60
-    while server.status().running and time.monotonic() < deadline:
-        time.sleep(0.1)
+    wait_until(lambda: not server.status().running, 60)
     time.sleep(0.5)
     server.start()
 
 
 def _kill_mid_batch(supervisor: Supervisor, name: str, busy, counts: Counts, timeout: float = 20) -> None:
     """kill -9 process ``name`` at a moment ``busy()`` says it has work in hand."""
-    deadline = time.monotonic() + timeout
-    caught = False
-    while time.monotonic() < deadline and not (caught := busy()):
-        time.sleep(0.01)
+    caught = wait_until(busy, timeout, interval=0.01)
     pid = supervisor.pid(name)
     if pid:
         os.kill(pid, signal.SIGKILL)

@@ -15,6 +15,7 @@ from refarch.pipeline import outbox
 from refarch.pipeline.backfill import backfill
 from refarch.pipeline.relay import drain, relay_step, run
 from refarch.queue.local import PostgresQueue
+from tests.support.waiting import wait_until
 
 
 def _insert_many(url: str, n: int, prefix: str = "P") -> list[int]:
@@ -121,9 +122,7 @@ def test_run_wakes_on_notify_long_before_its_poll_interval(pipeline_db, relay_ur
     try:
         time.sleep(0.5)  # let it drain and start listening
         (pid,) = _insert_many(pipeline_db, 1)
-        deadline = time.monotonic() + 5
-        while queue.stats().visible == 0 and time.monotonic() < deadline:
-            time.sleep(0.02)
+        wait_until(lambda: queue.stats().visible > 0, 5, interval=0.02)
         assert queue.stats().visible == 1  # woke by NOTIFY, not by the 30 s poll
     finally:
         stop.set()
@@ -143,9 +142,7 @@ def test_changes_made_while_no_relay_ran_are_relayed_when_one_starts(pipeline_db
     )
     thread.start()
     try:
-        deadline = time.monotonic() + 10
-        while queue.stats().visible < 25 and time.monotonic() < deadline:
-            time.sleep(0.05)
+        wait_until(lambda: queue.stats().visible >= 25, 10, interval=0.05)
     finally:
         stop.set()
         thread.join(timeout=10)

@@ -2,7 +2,8 @@
 the app's services built from its settings, and what AppTest and the browser test need.
 
 AppTest tests inject :class:`~refarch.webapp.services.AppServices` built from the stack's
-settings; the browser test opens the app that ``refarch up`` started.
+settings; the browser test opens the app that ``refarch up`` started. With pytest-xdist one
+worker runs all of them (tests/support/scheduling.py), so the stack is started once.
 """
 
 from __future__ import annotations

@@ -294,7 +294,7 @@ def test_status_panel_shows_the_pipeline_and_redrives_dead_letters(
     assert int(metrics["Products"].replace(",", "")) == products
     assert int(metrics["Dead letters"]) >= 1
     health = _table(at, "health_table")
-    up = dict(zip(health["Service"], health["Health"]))
+    up = dict(zip(health["Service"], health["Health"], strict=True))
     for name in ("relay", "indexer-1", "index-server", "app"):
         assert up.get(name) == "up", up
     letters = _table(at, "dlq_table")

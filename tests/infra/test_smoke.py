@@ -138,7 +138,7 @@ def test_smoke_search_ranks_the_nearest_products(tmp_path: Path) -> None:
         vectors = embedder.encode([name for name, _ in products.values()])
         index.upsert([(pid, [float(x) for x in vector], {"name": name, "category": category,
                                                           "price": 10.0})
-                      for (pid, (name, category)), vector in zip(products.items(), vectors)])
+                      for (pid, (name, category)), vector in zip(products.items(), vectors, strict=True)])
         hits = smoke_search(settings, OUTPUTS, "keep my coffee hot on the commute", top_k=2,
                             index=index, embedder=embedder)
         assert [h["name"] for h in hits][0] == "Insulated travel mug"

@@ -68,7 +68,7 @@ def test_random_operations_survive_snapshots_and_reopening(tmp_path: Path, metri
                 values = nprng.standard_normal((len(ids), DIM)).astype(np.float32)
                 metas = [{"live": True, "n": float(rng.randrange(5))} for _ in ids]
                 engine.upsert(ns, ids, values, metas, [orjson.dumps(m).decode() for m in metas])
-                for vid, vec, md in zip(ids, values, metas):
+                for vid, vec, md in zip(ids, values, metas, strict=True):
                     records[vid] = (vec, md)
             elif roll < 0.6 and records:
                 victims = rng.sample(list(records), min(len(records), rng.randrange(1, 8)))

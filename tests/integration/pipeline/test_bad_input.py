@@ -67,7 +67,8 @@ def test_sql_looking_strings_are_stored_and_indexed_verbatim(pipeline: Pipeline)
         (["--filter", '{"price": {"$between": [1, 2]}}'], "$between"),
     ],
 )
-def test_the_cli_names_a_bad_filter_without_a_traceback(args: list[str], message: str, tmp_path: Path) -> None:
+def test_the_cli_names_a_bad_filter_without_a_traceback(args: list[str], message: str,
+                                                         tmp_path: Path) -> None:
     result = subprocess.run(
         [sys.executable, "-m", "refarch.cli", "search", "mug", *args],
         cwd=ROOT, capture_output=True, text=True, timeout=120,

@@ -47,7 +47,8 @@ def test_sigterm_finishes_the_batch_in_hand(pipeline_db, relay_url, indexer_url,
     pipeline = Pipeline(pipeline_db, relay_url, indexer_url, index, embedder)
     try:
         pipeline.sql("INSERT INTO products (sku, name, description, price) "
-                     "SELECT 'S' || g, 'Thing ' || g, 'A useful thing number ' || g, g FROM generate_series(1, 400) g")
+                     "SELECT 'S' || g, 'Thing ' || g, 'A useful thing number ' || g, g "
+                     "FROM generate_series(1, 400) g")
         pipeline.relay()
         observer = PostgresQueue(pipeline_db)
         proc = subprocess.Popen([sys.executable, "-m", "refarch.cli", "indexer", "--workers", "1"],
@@ -78,7 +79,8 @@ def test_a_pool_of_workers_shares_the_queue_and_stops_together(pipeline_db, rela
     pipeline = Pipeline(pipeline_db, relay_url, indexer_url, index, embedder)
     try:
         pipeline.sql("INSERT INTO products (sku, name, description, price) "
-                     "SELECT 'P' || g, 'Gadget ' || g, 'A gadget for task ' || g, g FROM generate_series(1, 120) g")
+                     "SELECT 'P' || g, 'Gadget ' || g, 'A gadget for task ' || g, g "
+                     "FROM generate_series(1, 120) g")
         pipeline.relay()
         proc = subprocess.Popen([sys.executable, "-m", "refarch.cli", "indexer", "--workers", "2"],
                                 env=_env(pipeline_db, index_settings, name, tmp_path), cwd=ROOT,

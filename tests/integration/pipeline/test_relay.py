@@ -55,7 +55,8 @@ def reader(pipeline_db: str):
     q.close()
 
 
-def test_step_publishes_coalesced_changes_then_deletes_the_rows(pipeline_db, relay_url, queue, reader) -> None:
+def test_step_publishes_coalesced_changes_then_deletes_the_rows(pipeline_db, relay_url,
+                                                                queue, reader) -> None:
     (a, b) = _insert_many(pipeline_db, 2)
     with psycopg.connect(pipeline_db, autocommit=True) as owner:
         owner.execute("UPDATE products SET name = 'again' WHERE id = %s", (a,))
@@ -70,7 +71,8 @@ def test_step_publishes_coalesced_changes_then_deletes_the_rows(pipeline_db, rel
     assert bodies[a]["version"] == version_a and bodies[a]["op"] == "upsert"
 
 
-def test_rows_stay_in_the_outbox_when_the_queue_does_not_acknowledge(pipeline_db, relay_url, pg_server) -> None:
+def test_rows_stay_in_the_outbox_when_the_queue_does_not_acknowledge(pipeline_db,
+                                                                     relay_url, pg_server) -> None:
     _insert_many(pipeline_db, 3)
     broken = PostgresQueue(pg_server.url("no_such_database"), name="products")
     with psycopg.connect(relay_url, autocommit=True) as conn:
@@ -131,7 +133,8 @@ def test_run_wakes_on_notify_long_before_its_poll_interval(pipeline_db, relay_ur
     assert [b["product_id"] for b in _bodies(reader)] == [pid]
 
 
-def test_changes_made_while_no_relay_ran_are_relayed_when_one_starts(pipeline_db, relay_url, queue, reader) -> None:
+def test_changes_made_while_no_relay_ran_are_relayed_when_one_starts(pipeline_db, relay_url,
+                                                                     queue, reader) -> None:
     # The reference architecture lost these for good: NOTIFY was the carrier.
     ids = _insert_many(pipeline_db, 25)
     stop = threading.Event()
@@ -149,7 +152,8 @@ def test_changes_made_while_no_relay_ran_are_relayed_when_one_starts(pipeline_db
     assert sorted(b["product_id"] for b in _bodies(reader)) == sorted(ids)
 
 
-def test_backfill_enqueues_every_product_without_blocking_writers(pipeline_db, relay_url, queue, reader) -> None:
+def test_backfill_enqueues_every_product_without_blocking_writers(pipeline_db, relay_url,
+                                                                  queue, reader) -> None:
     ids = _insert_many(pipeline_db, 250)
     with psycopg.connect(pipeline_db, autocommit=False) as writer:
         # A writer holds row locks on products for the whole backfill: backfill must not wait.

@@ -22,6 +22,7 @@ PostgreSQL (a real server, never a mock):
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 import uuid
@@ -36,8 +37,44 @@ from refarch.db.migrations import migrate
 from refarch.db.server import LocalPostgres
 from tests.support.dirs import scratch_dir
 from tests.support.ports import free_port
+from tests.support.reports import write_summaries
 
 TEMPLATE_DATABASE = "refarch_test_template"
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Let idle torch threads sleep instead of spinning (OpenMP's passive wait policy).
+
+    Set before any test imports torch, and inherited by every process the tests start
+    (workers, kernels, the stack's services). Two processes embedding at the same moment, as
+    they do with ``-n 2``, otherwise burn a third of the CPU spinning; alone it costs nothing.
+    """
+    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Run the modules that hold slow tests first, each module's tests in their own order.
+
+    With ``-n 2`` (pyproject.toml) the workers take tests in this order as they become free:
+    the long ones first leaves only short ones at the end, so neither worker waits on the other.
+    """
+    slow_files = {item.path for item in items if item.get_closest_marker("slow")}
+    items.sort(key=lambda item: item.path not in slow_files)
+
+
+@pytest.hookimpl(optionalhook=True)  # only known when pytest-xdist is active
+def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
+    """With ``--dist loadgroup`` (pyproject.toml), tests/support/scheduling.py's scheduler."""
+    if config.getvalue("dist") != "loadgroup":
+        return None
+    from tests.support.scheduling import SharedFixtureScheduling
+
+    return SharedFixtureScheduling(config, log)
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    """Show the lines tests recorded for people to read (tests/support/reports.py)."""
+    write_summaries(terminalreporter)
 
 
 def _cleanup(server: LocalPostgres, path: Path) -> None:

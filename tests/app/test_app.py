@@ -7,7 +7,6 @@ the app uses for itself.
 
 from __future__ import annotations
 
-import time
 import uuid
 from collections.abc import Callable
 from pathlib import Path
@@ -20,8 +19,11 @@ from streamlit.testing.v1 import AppTest
 from refarch.bootstrap import make_queue
 from refarch.queue.port import OutgoingMessage
 from refarch.webapp.services import SERVICES_KEY, AppServices
-from tests.app.conftest import CATALOG_SIZE, ROOT, Stack
+from tests.app.app_stack import CATALOG_SIZE
+from tests.support.paths import ROOT
 from tests.support.ports import free_port
+from tests.support.stack import Stack
+from tests.support.waiting import wait_until
 
 APP = ROOT / "app" / "streamlit_app.py"
 #: Seconds one script run may take (a search embeds the query on a busy machine).
@@ -66,12 +68,14 @@ def _search(at: AppTest, query: str) -> pd.DataFrame:
 
 
 def _run_until(at: AppTest, done: Callable[[AppTest], bool], timeout: float = SYNC_TIMEOUT) -> None:
-    deadline = time.monotonic() + timeout
-    while not done(at):
-        assert time.monotonic() < deadline, f"not done after {timeout} s"
-        time.sleep(0.3)
+    """Rerun the page (every 0.3 s, as its live panels do) until ``done(at)``."""
+
+    def rerun_done() -> bool:
         at.run()
         assert not at.exception, at.exception
+        return done(at)
+
+    assert done(at) or wait_until(rerun_done, timeout, interval=0.3), f"not done after {timeout} s"
 
 
 def _tracked_state(at: AppTest, sku: str) -> str:
@@ -273,10 +277,9 @@ def test_status_panel_shows_the_pipeline_and_redrives_dead_letters(
         before = queue.stats().dead
         poison = uuid.uuid4().hex
         queue.send_batch([OutgoingMessage("not a change message", f"poison-{poison}", poison)])
-        deadline = time.monotonic() + SYNC_TIMEOUT
-        while queue.stats().dead <= before:
-            assert time.monotonic() < deadline, "the poison message never reached the DLQ"
-            time.sleep(0.3)
+        assert wait_until(lambda: queue.stats().dead > before, SYNC_TIMEOUT, interval=0.3), (
+            "the poison message never reached the DLQ"
+        )
     finally:
         queue.close()
 

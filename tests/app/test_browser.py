@@ -18,9 +18,10 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from tests.app.conftest import ROOT, Stack
+from tests.support.paths import TEST_OUTPUT
+from tests.support.stack import Stack
 
-OUTPUT = ROOT / "test-output" / "app"
+OUTPUT = TEST_OUTPUT / "app"
 #: Chromium flags for a headless, offline, sandbox-less run (root in CI).
 CHROMIUM_ARGS = [
     "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",

@@ -19,8 +19,6 @@ from refarch.deploy.diagram import mermaid
 from refarch.deploy.plan import Plan
 from refarch.deploy.program import load_infra
 
-ROOT = Path(__file__).resolve().parents[2]
-
 
 class _Collect(pulumi.runtime.Mocks):
     """The simplest possible mocks: remember (type, name) and echo the inputs back."""

@@ -26,6 +26,7 @@ from refarch.errors import PostgresRuntimeError
 from refarch.settings import Settings
 from tests.support.dirs import scratch_dir
 from tests.support.ports import free_port
+from tests.support.waiting import wait_until
 
 pytestmark = pytest.mark.slow
 
@@ -47,10 +48,7 @@ def _query(url: str, sql: str) -> list[tuple]:
 
 
 def _wait_dead(pid: int, timeout: float = 10) -> None:
-    deadline = time.monotonic() + timeout
-    while is_alive(pid):
-        assert time.monotonic() < deadline, f"pid {pid} still alive"
-        time.sleep(0.05)
+    assert wait_until(lambda: not is_alive(pid), timeout, interval=0.05), f"pid {pid} still alive"
 
 
 @ROOT_ONLY

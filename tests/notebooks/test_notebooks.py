@@ -9,8 +9,8 @@ import pytest
 
 from refarch.tutorial.results import read_results
 from tests.notebooks.expectations import EXPECTATIONS
+from tests.support.paths import ROOT, TEST_OUTPUT
 
-ROOT = Path(__file__).resolve().parents[2]
 NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.ipynb"))
 
 
@@ -57,6 +57,6 @@ def test_notebook_runs_and_records_results(path: Path, tmp_path: Path) -> None:
     results = read_results(output)
     expectation.check(results)
     # Keep the executed notebook for people to look at.
-    keep = ROOT / "test-output" / "notebooks"
+    keep = TEST_OUTPUT / "notebooks"
     keep.mkdir(parents=True, exist_ok=True)
     (keep / path.name).write_bytes(output.read_bytes())

@@ -1,1 +1,6 @@
-"""Helpers the tests import as a module (never from a conftest): waiting, ports, directories."""
+"""Helpers the tests import as a module (never from a conftest, which holds fixtures only).
+
+``waiting`` (wait_until, eventually, poll_value), ``ports`` (free_port), ``dirs`` (scratch_dir),
+``paths`` (ROOT, TEST_OUTPUT), ``stack`` (`refarch up` driven through the CLI) and
+``isolation`` (what tests/unit/ may not do).
+"""

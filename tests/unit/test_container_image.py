@@ -12,14 +12,13 @@ import fnmatch
 import re
 import shlex
 import tomllib
-from pathlib import Path
 
 import pytest
 
 from refarch.cli import build_parser
-from refarch.cli.container import APP_PORT, ENTRYPOINTS, main, resolve
+from refarch.cli.container import APP_PORT, ENTRYPOINTS, resolve
+from tests.support.paths import ROOT
 
-ROOT = Path(__file__).resolve().parents[2]
 DOCKERFILE = ROOT / "Dockerfile"
 
 #: Extra arguments each role is started with by the ECS tasks (infra/services.py).
@@ -147,7 +146,3 @@ def test_resolve_passes_other_commands_through() -> None:
         resolve([])
 
 
-def test_main_reports_bad_commands(capsys: pytest.CaptureFixture[str]) -> None:
-    assert main([]) == 2
-    assert main(["no-such-program-anywhere"]) == 127
-    assert "command not found: no-such-program-anywhere" in capsys.readouterr().err

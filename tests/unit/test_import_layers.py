@@ -3,24 +3,20 @@
 The import graph is read from the source with :mod:`ast`, every import counted: at the top, under
 ``TYPE_CHECKING`` and inside functions. A lazy import hides a circle from the interpreter, not
 from a reader, so it counts too (``plan -> diagram -> topology -> plan`` was such a circle).
-A fresh interpreter then imports each deploy module first, the way a notebook or a test would.
+tests/integration/test_fresh_imports.py then imports each deploy module first in a fresh
+interpreter, the way a notebook or a test would.
 """
 
 from __future__ import annotations
 
 import ast
-import os
-import subprocess
-import sys
-import textwrap
 from pathlib import Path
+
+from tests.support.layers import DEPLOY_LAYERS
 
 ROOT = Path(__file__).resolve().parents[2]
 PACKAGE = ROOT / "refarch"
 
-#: refarch.deploy's modules, lowest first: each may import only the modules listed before it.
-DEPLOY_LAYERS = ["mocks", "program", "progress", "model", "topology", "diagram", "rules", "plan",
-                 "driver", "smoke"]
 
 
 def _modules(package: Path) -> dict[str, Path]:
@@ -133,33 +129,3 @@ def test_the_checks_see_a_circle_hidden_in_lazy_and_type_checking_imports(tmp_pa
     assert find_cycle(graph) == ["pkg.diagram", "pkg.topology", "pkg.plan", "pkg.diagram"]
     assert layer_violations(graph, "pkg", ["topology", "diagram", "plan"]) == [
         "pkg.topology imports pkg.plan"]
-
-
-def test_each_deploy_module_imports_first_in_a_fresh_interpreter() -> None:
-    # One interpreter; refarch is dropped from sys.modules before each deploy module, so each
-    # is imported first with nothing of refarch loaded (third-party packages stay cached).
-    script = textwrap.dedent(f"""
-        import importlib, pkgutil, sys
-        failed = []
-        for name in {[f"refarch.deploy.{m}" for m in DEPLOY_LAYERS]!r}:
-            for loaded in [m for m in sys.modules if m == "refarch" or m.startswith("refarch.")]:
-                del sys.modules[loaded]
-            try:
-                importlib.import_module(name)
-            except Exception as exc:
-                failed.append(f"{{name}}: {{type(exc).__name__}}: {{exc}}")
-        import refarch
-        for info in pkgutil.walk_packages(refarch.__path__, "refarch."):
-            if not info.name.endswith(".__main__"):
-                try:
-                    importlib.import_module(info.name)
-                except Exception as exc:
-                    failed.append(f"{{info.name}}: {{type(exc).__name__}}: {{exc}}")
-        print("\\n".join(failed))
-        sys.exit(1 if failed else 0)
-    """)
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join(
-        [str(ROOT), *filter(None, [os.environ.get("PYTHONPATH")])])}
-    result = subprocess.run([sys.executable, "-c", script], cwd=ROOT, env=env,
-                            capture_output=True, text=True, timeout=300)
-    assert result.returncode == 0, result.stdout + result.stderr

@@ -1,13 +1,13 @@
-"""The local runtime's parts that need no server: binaries, users, processes, URLs."""
+"""The local runtime's parts that need no server and run no program: binary lookup errors,
+users, directories, pid files, URLs (tests/integration/test_pg_runtime_programs.py runs the
+installed binaries and child processes)."""
 
 from __future__ import annotations
 
 import os
 import pwd
 import shutil
-import subprocess
 import tempfile
-import time
 from pathlib import Path
 
 import pytest
@@ -16,7 +16,7 @@ from refarch.bootstrap import database_url
 from refarch.db.binaries import find_pg_binaries
 from refarch.db.connect import redact_url
 from refarch.db.privileges import ServerUser, blocking_directory, choose_server_user, is_root
-from refarch.db.processes import is_alive, proc_state, read_pid
+from refarch.db.processes import read_pid
 from refarch.db.server import LocalPostgres, default_runtime_root, socket_url
 from refarch.errors import PostgresRuntimeError
 from refarch.settings import Settings
@@ -24,26 +24,10 @@ from refarch.settings import Settings
 ROOT_ONLY = pytest.mark.skipif(not is_root(), reason="needs root (as in CI)")
 
 
-def test_the_installed_server_binaries_are_found() -> None:
-    binaries = find_pg_binaries()
-    assert binaries.major >= 12
-    for program in ("initdb", "pg_ctl", "postgres"):
-        assert os.access(binaries.path(program), os.X_OK)
-    assert find_pg_binaries(str(binaries.bindir)) == binaries
-
-
 def test_pg_bin_without_the_programs_is_a_clear_error(tmp_path: Path) -> None:
     (tmp_path / "initdb").write_text("")
     with pytest.raises(PostgresRuntimeError, match=rf"PG_BIN={tmp_path} does not contain .*pg_ctl"):
         find_pg_binaries(str(tmp_path))
-
-
-def test_a_data_directory_of_another_major_version_is_named(tmp_path: Path) -> None:
-    server = LocalPostgres(tmp_path, 5999)
-    server.data_dir.mkdir()
-    (server.data_dir / "PG_VERSION").write_text("9.6\n")
-    with pytest.raises(PostgresRuntimeError, match="initialised by PostgreSQL 9 .*PG_BIN"):
-        server.binaries()
 
 
 @pytest.mark.parametrize("port", [0, 70000])
@@ -90,18 +74,6 @@ def test_database_url_is_returned_as_is(tmp_path: Path) -> None:
     settings = Settings(home=tmp_path / "h", database_url="postgresql://u@h/db")
     assert database_url(settings) == "postgresql://u@h/db"
     assert not (tmp_path / "h").exists()
-
-
-def test_a_zombie_is_not_alive() -> None:
-    child = subprocess.Popen(["true"])
-    deadline = time.monotonic() + 10
-    while proc_state(child.pid) != "Z":  # exited, not yet reaped: a zombie
-        assert time.monotonic() < deadline
-        time.sleep(0.01)
-    assert not is_alive(child.pid)
-    child.wait()
-    assert proc_state(child.pid) is None and not is_alive(child.pid)
-    assert is_alive(os.getpid())
 
 
 def test_read_pid_tolerates_missing_and_garbage(tmp_path: Path) -> None:

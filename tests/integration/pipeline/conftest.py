@@ -1,4 +1,5 @@
-"""Fixtures for the sync pipeline's tests: a fresh migrated database per test, role URLs."""
+"""Fixtures for the sync pipeline's tests: a fresh migrated database per test, role URLs, an
+index on a session's local index server (the model, ``embedder``, is tests/integration/conftest.py's)."""
 
 from __future__ import annotations
 
@@ -6,16 +7,13 @@ import uuid
 from collections.abc import Iterator
 from typing import Any
 
-import psycopg
 import pytest
 
-from refarch.bootstrap import make_index, make_indexer, pinecone_client, with_user
+from refarch.bootstrap import make_index, pinecone_client, with_user
 from refarch.index.process import find_free_port, start_index_server
-from refarch.pipeline.changes import ProductChange
-from refarch.queue.local import PostgresQueue
 from refarch.settings import Settings
 
-from .harness import Pipeline
+from .harness import Pipeline, PipelineParts
 
 
 @pytest.fixture
@@ -63,16 +61,9 @@ def vector_index(index_settings: Settings) -> Iterator[Any]:
         pinecone_client(settings).delete_index(name)
 
 
-@pytest.fixture(scope="session")
-def embedder() -> Any:
-    """The real model (all-MiniLM-L6-v2), loaded once."""
-    from refarch.embeddings import get_embedder
-
-    return get_embedder(Settings.from_env({}))
-
-
 @pytest.fixture
-def pipeline(pipeline_db: str, relay_url: str, indexer_url: str, vector_index: Any, embedder: Any) -> Iterator[Pipeline]:
+def pipeline(pipeline_db: str, relay_url: str, indexer_url: str, vector_index: Any,
+             embedder: Any) -> Iterator[Pipeline]:
     """Relay and indexer steps over a fresh database and index (max 3 receives, 30 s timeout)."""
     built = Pipeline(pipeline_db, relay_url, indexer_url, vector_index, embedder,
                      max_receives=3, visibility_timeout=30)
@@ -82,35 +73,10 @@ def pipeline(pipeline_db: str, relay_url: str, indexer_url: str, vector_index: A
         built.close()
 
 
-class PipelineParts:
-    """Extra consumers on the same database and index (for races between indexers)."""
-
-    def __init__(self, owner_url: str, indexer_url: str, index: Any, embedder: Any) -> None:
-        self.owner_url, self.indexer_url, self.index, self.embedder = owner_url, indexer_url, index, embedder
-        self._closers: list[Any] = []
-
-    def second_worker(self) -> Any:
-        side = PostgresQueue(self.owner_url, name="side", max_receives=3, visibility_timeout=30)
-        settings = Settings.from_env({}).with_(queue_max_receives=3, queue_visibility_timeout=30,
-                                               indexer_batch_size=8)
-        worker = make_indexer(settings, queue=side, index=self.index, embedder=self.embedder,
-                              connect=lambda: psycopg.connect(self.indexer_url, autocommit=True))
-        self._closers += [side.close, worker.close]
-
-        class Second:
-            def handle_now(self, change: ProductChange) -> Any:
-                side.send_batch([change.to_message()])
-                return worker.step()
-
-        return Second()
-
-    def close(self) -> None:
-        for close in self._closers:
-            close()
-
-
 @pytest.fixture
-def pipeline_parts(pipeline_db: str, indexer_url: str, vector_index: Any, embedder: Any) -> Iterator[PipelineParts]:
+def pipeline_parts(pipeline_db: str, indexer_url: str, vector_index: Any,
+                   embedder: Any) -> Iterator[PipelineParts]:
+    """More consumers on the ``pipeline``'s database and index (races between indexers)."""
     parts = PipelineParts(pipeline_db, indexer_url, vector_index, embedder)
     try:
         yield parts

@@ -13,6 +13,7 @@ import psycopg
 
 from refarch.bootstrap import make_indexer
 from refarch.embeddings import product_text
+from refarch.pipeline.changes import ProductChange
 from refarch.pipeline.indexer import IndexerWorker, content_hash
 from refarch.pipeline.relay import drain
 from refarch.queue.local import PostgresQueue
@@ -99,3 +100,30 @@ class Pipeline(PipelineSteps):
         self.worker.close()
         for q in (self.relay_queue, self.indexer_queue, self.owner_queue):
             q.close()
+
+
+class PipelineParts:
+    """Extra consumers on the same database and index (for races between indexers)."""
+
+    def __init__(self, owner_url: str, indexer_url: str, index: Any, embedder: Any) -> None:
+        self.owner_url, self.indexer_url, self.index, self.embedder = owner_url, indexer_url, index, embedder
+        self._closers: list[Any] = []
+
+    def second_worker(self) -> Any:
+        side = PostgresQueue(self.owner_url, name="side", max_receives=3, visibility_timeout=30)
+        settings = Settings.from_env({}).with_(queue_max_receives=3, queue_visibility_timeout=30,
+                                               indexer_batch_size=8)
+        worker = make_indexer(settings, queue=side, index=self.index, embedder=self.embedder,
+                              connect=lambda: psycopg.connect(self.indexer_url, autocommit=True))
+        self._closers += [side.close, worker.close]
+
+        class Second:
+            def handle_now(self, change: ProductChange) -> Any:
+                side.send_batch([change.to_message()])
+                return worker.step()
+
+        return Second()
+
+    def close(self) -> None:
+        for close in self._closers:
+            close()

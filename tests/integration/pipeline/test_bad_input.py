@@ -12,11 +12,10 @@ import psycopg
 import pytest
 
 from refarch.embeddings import TextTruncatedWarning
+from tests.support.paths import ROOT
 from tests.support.pipeline import totals
 
 from .harness import Pipeline
-
-ROOT = Path(__file__).resolve().parents[3]
 
 
 def test_empty_and_oversized_descriptions_are_indexed_with_the_rest(pipeline: Pipeline) -> None:
@@ -69,7 +68,8 @@ def test_sql_looking_strings_are_stored_and_indexed_verbatim(pipeline: Pipeline)
         (["--filter", '{"price": {"$between": [1, 2]}}'], "$between"),
     ],
 )
-def test_the_cli_names_a_bad_filter_without_a_traceback(args: list[str], message: str, tmp_path: Path) -> None:
+def test_the_cli_names_a_bad_filter_without_a_traceback(args: list[str], message: str,
+                                                         tmp_path: Path) -> None:
     result = subprocess.run(
         [sys.executable, "-m", "refarch.cli", "search", "mug", *args],
         cwd=ROOT, capture_output=True, text=True, timeout=120,

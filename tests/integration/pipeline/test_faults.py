@@ -7,7 +7,8 @@ A writer applies 2,000 random inserts, updates and deletes while the test
 * injects duplicated, reordered, stale and bogus messages into the queue.
 
 After recovery the index must equal Postgres exactly (ids, versions, text hashes) and
-reconcile must report zero drift, without repairing anything. The counts are printed.
+reconcile must report zero drift, without repairing anything. The counts are printed at the end
+of the run (a test summary, see tests/support/reports.py).
 """
 
 from __future__ import annotations
@@ -38,6 +39,8 @@ from refarch.pipeline.progress import wait_for_sync
 from refarch.pipeline.reconcile import reconcile
 from refarch.queue.local import PostgresQueue
 from refarch.settings import Settings
+from tests.support.reports import SUMMARY_PROPERTY
+from tests.support.waiting import wait_until
 
 from .harness import Pipeline
 
@@ -90,7 +93,8 @@ class Writer(threading.Thread):
         with conn.transaction():
             if kind == "insert":
                 conn.execute(
-                    "INSERT INTO products (sku, name, description, price, category) VALUES (%s, %s, %s, %s, %s)",
+                    "INSERT INTO products (sku, name, description, price, category) "
+                    "VALUES (%s, %s, %s, %s, %s)",
                     (f"W-{rng.getrandbits(48):x}", _text(rng, 3).title(), _text(rng, 25),
                      round(rng.uniform(1, 300), 2), rng.choice(CATEGORIES)),
                 )
@@ -140,19 +144,14 @@ def _immediate_restart(server: LocalPostgres) -> None:
     pid = server.status().pid
     assert pid
     os.kill(pid, signal.SIGQUIT)
-    deadline = time.monotonic() + 60
-    while server.status().running and time.monotonic() < deadline:
-        time.sleep(0.1)
+    wait_until(lambda: not server.status().running, 60)
     time.sleep(0.5)
     server.start()
 
 
 def _kill_mid_batch(supervisor: Supervisor, name: str, busy, counts: Counts, timeout: float = 20) -> None:
     """kill -9 process ``name`` at a moment ``busy()`` says it has work in hand."""
-    deadline = time.monotonic() + timeout
-    caught = False
-    while time.monotonic() < deadline and not (caught := busy()):
-        time.sleep(0.01)
+    caught = wait_until(busy, timeout, interval=0.01)
     pid = supervisor.pid(name)
     if pid:
         os.kill(pid, signal.SIGKILL)
@@ -161,7 +160,7 @@ def _kill_mid_batch(supervisor: Supervisor, name: str, busy, counts: Counts, tim
 
 
 def test_index_equals_postgres_after_kills_restarts_and_injected_messages(
-    tmp_path: Path, local_postgres, capsys
+    tmp_path: Path, local_postgres, record_property
 ) -> None:
     home = tmp_path / "home"
     home.mkdir()
@@ -263,19 +262,18 @@ def test_index_equals_postgres_after_kills_restarts_and_injected_messages(
             report = reconcile(conn, index, text_of=product_text, record=False)
         dead = observer.stats().dead
         observer.close()
-        with capsys.disabled():
-            print(
-                f"\nfault test: {counts.committed} changes committed ({counts.inserts} inserts, "
-                f"{counts.updates} updates, {counts.deletes} deletes; {counts.rolled_back} rolled "
-                f"back, {counts.retried} retried through the restart); processes killed with "
-                f"kill -9: {sum(counts.kills.values())} {counts.kills} ({counts.mid_batch} caught "
-                f"mid-batch); Postgres restarts: "
-                f"{counts.postgres_restarts}; injected messages: {counts.injected}; "
-                f"final: {len(expected)} products, {len(actual)} vectors; drift after recovery: "
-                f"{report.drift} (missing {len(missing)}, orphaned {len(orphaned)}, "
-                f"different {len(different)}); dead letters: {dead}; "
-                f"{time.monotonic() - started:.0f} s"
-            )
+        record_property(SUMMARY_PROPERTY, (
+            f"fault test: {counts.committed} changes committed ({counts.inserts} inserts, "
+            f"{counts.updates} updates, {counts.deletes} deletes; {counts.rolled_back} rolled "
+            f"back, {counts.retried} retried through the restart); processes killed with "
+            f"kill -9: {sum(counts.kills.values())} {counts.kills} ({counts.mid_batch} caught "
+            f"mid-batch); Postgres restarts: "
+            f"{counts.postgres_restarts}; injected messages: {counts.injected}; "
+            f"final: {len(expected)} products, {len(actual)} vectors; drift after recovery: "
+            f"{report.drift} (missing {len(missing)}, orphaned {len(orphaned)}, "
+            f"different {len(different)}); dead letters: {dead}; "
+            f"{time.monotonic() - started:.0f} s"
+        ))
         assert counts.committed == OPERATIONS
         assert sum(counts.kills.values()) >= 4 and counts.postgres_restarts == 1
         assert (missing, orphaned, different) == ([], [], [])
@@ -294,7 +292,8 @@ def _inject(owner: str, counts: Counts) -> None:
     queue = PostgresQueue(owner, max_receives=50, visibility_timeout=5)
     try:
         with psycopg.connect(owner, autocommit=True) as conn:
-            rows = conn.execute("SELECT id, search_version FROM products ORDER BY random() LIMIT 60").fetchall()
+            rows = conn.execute(
+                "SELECT id, search_version FROM products ORDER BY random() LIMIT 60").fetchall()
             top = conn.execute("SELECT coalesce(max(id), 0) FROM products").fetchone()[0]
         changes = []
         for i, (pid, version) in enumerate(rows):
@@ -305,7 +304,8 @@ def _inject(owner: str, counts: Counts) -> None:
             changes.append(ProductChange(pid, max(1, version - rng.randint(1, 50)), "upsert",
                                          source="change", run=run + "c"))
             if i % 5 == 0:  # a stale delete for a product that exists
-                changes.append(ProductChange(pid, max(1, version - 1), "delete", source="change", run=run + "d"))
+                changes.append(ProductChange(pid, max(1, version - 1), "delete", source="change",
+                                             run=run + "d"))
         for k in range(10):  # products that never existed or were deleted
             changes.append(ProductChange(top + 1000 + k, 1, "upsert", source="change", run=f"ghost{k}"))
         order = list(range(len(changes)))

@@ -6,7 +6,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
 import uuid
 from pathlib import Path
 
@@ -14,11 +13,12 @@ import pytest
 
 from refarch.bootstrap import make_index, pinecone_client, with_user
 from refarch.queue.local import PostgresQueue
+from tests.support.paths import ROOT
+from tests.support.waiting import wait_until
 
 from .harness import Pipeline
 
 pytestmark = pytest.mark.slow
-ROOT = Path(__file__).resolve().parents[3]
 
 
 def _env(pipeline_db: str, index_settings, name: str, home: Path) -> dict[str, str]:
@@ -40,29 +40,21 @@ def named_index(index_settings):
     pinecone_client(settings).delete_index(name)
 
 
-def _wait(condition, timeout: float) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if condition():
-            return True
-        time.sleep(0.1)
-    return False
-
-
 def test_sigterm_finishes_the_batch_in_hand(pipeline_db, relay_url, indexer_url, index_settings,
                                             named_index, embedder, tmp_path: Path) -> None:
     name, index = named_index
     pipeline = Pipeline(pipeline_db, relay_url, indexer_url, index, embedder)
     try:
         pipeline.sql("INSERT INTO products (sku, name, description, price) "
-                     "SELECT 'S' || g, 'Thing ' || g, 'A useful thing number ' || g, g FROM generate_series(1, 400) g")
+                     "SELECT 'S' || g, 'Thing ' || g, 'A useful thing number ' || g, g "
+                     "FROM generate_series(1, 400) g")
         pipeline.relay()
         observer = PostgresQueue(pipeline_db)
         proc = subprocess.Popen([sys.executable, "-m", "refarch.cli", "indexer", "--workers", "1"],
                                 env=_env(pipeline_db, index_settings, name, tmp_path), cwd=ROOT,
                                 stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
         try:
-            assert _wait(lambda: observer.stats().in_flight > 0, 180), "the indexer never took a batch"
+            assert wait_until(lambda: observer.stats().in_flight > 0, 180), "the indexer never took a batch"
             proc.send_signal(signal.SIGTERM)  # mid-batch
             output, _ = proc.communicate(timeout=120)
         finally:
@@ -86,13 +78,14 @@ def test_a_pool_of_workers_shares_the_queue_and_stops_together(pipeline_db, rela
     pipeline = Pipeline(pipeline_db, relay_url, indexer_url, index, embedder)
     try:
         pipeline.sql("INSERT INTO products (sku, name, description, price) "
-                     "SELECT 'P' || g, 'Gadget ' || g, 'A gadget for task ' || g, g FROM generate_series(1, 120) g")
+                     "SELECT 'P' || g, 'Gadget ' || g, 'A gadget for task ' || g, g "
+                     "FROM generate_series(1, 120) g")
         pipeline.relay()
         proc = subprocess.Popen([sys.executable, "-m", "refarch.cli", "indexer", "--workers", "2"],
                                 env=_env(pipeline_db, index_settings, name, tmp_path), cwd=ROOT,
                                 stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
         try:
-            assert _wait(lambda: index.count() == 120, 300), "the pool did not index everything"
+            assert wait_until(lambda: index.count() == 120, 300), "the pool did not index everything"
             log_dir = tmp_path / "logs"
 
             def started() -> set[str]:
@@ -100,7 +93,7 @@ def test_a_pool_of_workers_shares_the_queue_and_stops_together(pipeline_db, rela
                         if "event=indexer_started" in p.read_text()}
 
             # One worker may drain 120 rows before the other has loaded the model; both must start.
-            _wait(lambda: len(started()) >= 2, 120)
+            wait_until(lambda: len(started()) >= 2, 120)
             assert started() == {"indexer-pool-1.log", "indexer-pool-2.log"}
             proc.send_signal(signal.SIGTERM)
             output, _ = proc.communicate(timeout=120)

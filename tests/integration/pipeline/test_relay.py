@@ -15,6 +15,7 @@ from refarch.pipeline import outbox
 from refarch.pipeline.backfill import backfill
 from refarch.pipeline.relay import drain, relay_step, run
 from refarch.queue.local import PostgresQueue
+from tests.support.waiting import wait_until
 
 
 def _insert_many(url: str, n: int, prefix: str = "P") -> list[int]:
@@ -54,7 +55,8 @@ def reader(pipeline_db: str):
     q.close()
 
 
-def test_step_publishes_coalesced_changes_then_deletes_the_rows(pipeline_db, relay_url, queue, reader) -> None:
+def test_step_publishes_coalesced_changes_then_deletes_the_rows(pipeline_db, relay_url,
+                                                                queue, reader) -> None:
     (a, b) = _insert_many(pipeline_db, 2)
     with psycopg.connect(pipeline_db, autocommit=True) as owner:
         owner.execute("UPDATE products SET name = 'again' WHERE id = %s", (a,))
@@ -69,7 +71,8 @@ def test_step_publishes_coalesced_changes_then_deletes_the_rows(pipeline_db, rel
     assert bodies[a]["version"] == version_a and bodies[a]["op"] == "upsert"
 
 
-def test_rows_stay_in_the_outbox_when_the_queue_does_not_acknowledge(pipeline_db, relay_url, pg_server) -> None:
+def test_rows_stay_in_the_outbox_when_the_queue_does_not_acknowledge(pipeline_db,
+                                                                     relay_url, pg_server) -> None:
     _insert_many(pipeline_db, 3)
     broken = PostgresQueue(pg_server.url("no_such_database"), name="products")
     with psycopg.connect(relay_url, autocommit=True) as conn:
@@ -121,9 +124,7 @@ def test_run_wakes_on_notify_long_before_its_poll_interval(pipeline_db, relay_ur
     try:
         time.sleep(0.5)  # let it drain and start listening
         (pid,) = _insert_many(pipeline_db, 1)
-        deadline = time.monotonic() + 5
-        while queue.stats().visible == 0 and time.monotonic() < deadline:
-            time.sleep(0.02)
+        wait_until(lambda: queue.stats().visible > 0, 5, interval=0.02)
         assert queue.stats().visible == 1  # woke by NOTIFY, not by the 30 s poll
     finally:
         stop.set()
@@ -132,7 +133,8 @@ def test_run_wakes_on_notify_long_before_its_poll_interval(pipeline_db, relay_ur
     assert [b["product_id"] for b in _bodies(reader)] == [pid]
 
 
-def test_changes_made_while_no_relay_ran_are_relayed_when_one_starts(pipeline_db, relay_url, queue, reader) -> None:
+def test_changes_made_while_no_relay_ran_are_relayed_when_one_starts(pipeline_db, relay_url,
+                                                                     queue, reader) -> None:
     # The reference architecture lost these for good: NOTIFY was the carrier.
     ids = _insert_many(pipeline_db, 25)
     stop = threading.Event()
@@ -143,16 +145,15 @@ def test_changes_made_while_no_relay_ran_are_relayed_when_one_starts(pipeline_db
     )
     thread.start()
     try:
-        deadline = time.monotonic() + 10
-        while queue.stats().visible < 25 and time.monotonic() < deadline:
-            time.sleep(0.05)
+        wait_until(lambda: queue.stats().visible >= 25, 10, interval=0.05)
     finally:
         stop.set()
         thread.join(timeout=10)
     assert sorted(b["product_id"] for b in _bodies(reader)) == sorted(ids)
 
 
-def test_backfill_enqueues_every_product_without_blocking_writers(pipeline_db, relay_url, queue, reader) -> None:
+def test_backfill_enqueues_every_product_without_blocking_writers(pipeline_db, relay_url,
+                                                                  queue, reader) -> None:
     ids = _insert_many(pipeline_db, 250)
     with psycopg.connect(pipeline_db, autocommit=False) as writer:
         # A writer holds row locks on products for the whole backfill: backfill must not wait.

@@ -7,37 +7,31 @@ import json
 import os
 import shutil
 import signal
-import subprocess
-import sys
-import tempfile
-import time
 from collections.abc import Iterator
 from pathlib import Path
+from subprocess import CompletedProcess
 
 import psycopg
 import pytest
 
-from refarch.index.process import find_free_port
+from tests.support.dirs import scratch_dir
+from tests.support.stack import log_tails, run_refarch, stack_env, stack_status
+from tests.support.waiting import wait_until
 
 pytestmark = pytest.mark.slow
 
-ROOT = Path(__file__).resolve().parents[3]
 PRODUCTS = 40
+#: Seconds a CLI command may take (`up` loads the model and embeds the catalog).
+CLI_TIMEOUT = 600
+#: Seconds to wait for the supervisor or reconcile to act, checking every half second.
+ACT_TIMEOUT, POLL = 60, 0.5
 
 
 @pytest.fixture
-def stack_env() -> Iterator[dict[str, str]]:
-    home = Path(tempfile.mkdtemp(prefix="refarch-stack-"))
-    home.chmod(0o755)
-    env = {
-        **os.environ,
-        "REFARCH_HOME": str(home), "REFARCH_PG_PORT": str(find_free_port()),
-        "REFARCH_INDEX_PORT": str(find_free_port()), "REFARCH_INDEXER_WORKERS": "1",
-        "REFARCH_RECONCILE_INTERVAL": "3",
-    }
-    for name in ("DATABASE_URL", "REFARCH_INDEX", "REFARCH_QUEUE", "REFARCH_APP_DATABASE_URL",
-                 "REFARCH_RELAY_DATABASE_URL", "REFARCH_INDEXER_DATABASE_URL"):
-        env.pop(name, None)
+def env() -> Iterator[dict[str, str]]:
+    """The environment of a stack of its own (not started); `refarch down` after the test."""
+    home = scratch_dir("refarch-stack-")
+    env = stack_env(home, REFARCH_INDEXER_WORKERS="1", REFARCH_RECONCILE_INTERVAL="3")
     try:
         yield env
     finally:
@@ -45,32 +39,15 @@ def stack_env() -> Iterator[dict[str, str]]:
         shutil.rmtree(home, ignore_errors=True)
 
 
-def refarch(env: dict[str, str], *args: str, timeout: float = 600) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "refarch.cli", *args], env=env, cwd=ROOT,
-                          capture_output=True, text=True, timeout=timeout)
+def refarch(env: dict[str, str], *args: str, timeout: float = CLI_TIMEOUT) -> CompletedProcess[str]:
+    return run_refarch(env, *args, timeout=timeout)
 
 
-def status(env: dict[str, str]) -> dict:
-    result = refarch(env, "status", "--json", timeout=120)
-    assert result.returncode == 0, result.stderr
-    return json.loads(result.stdout)
-
-
-def _wait(condition, timeout: float) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if condition():
-            return True
-        time.sleep(0.5)
-    return False
-
-
-def test_the_local_stack_end_to_end(stack_env: dict[str, str]) -> None:
-    env = stack_env
+def test_the_local_stack_end_to_end(env: dict[str, str]) -> None:
     up = refarch(env, "up", "--detach", "--no-app", "--no-progress", "--generate", str(PRODUCTS))
-    assert up.returncode == 0, up.stdout + up.stderr + _logs(env)
+    assert up.returncode == 0, up.stdout + up.stderr + log_tails(Path(env["REFARCH_HOME"]))
 
-    report = status(env)
+    report = stack_status(env)
     assert report["stack"]["running"] and report["stack"]["phase"] in ("ready", "running")
     assert report["products"] == PRODUCTS and report["index_vectors"] == PRODUCTS
     assert report["outbox_pending"] == 0 and report["dead_letters"] == 0
@@ -106,12 +83,13 @@ def test_the_local_stack_end_to_end(stack_env: dict[str, str]) -> None:
     with psycopg.connect(report["database_url"], autocommit=True) as conn:
         conn.execute("INSERT INTO products (sku, name, description, price, category) VALUES "
                      "('NEW-1', 'Solar powered kettle', 'Boils water with sunlight.', 30, 'Kitchen')")
-    assert _wait(lambda: next(p for p in status(env)["processes"] if p["name"] == "relay")["restarts"] >= 1, 60)
+    assert wait_until(lambda: _process(env, "relay")["restarts"] >= 1, ACT_TIMEOUT, interval=POLL)
     assert refarch(env, "sync-wait", "--timeout", "120", "--no-progress").returncode == 0
-    report = status(env)
+    report = stack_status(env)
     assert report["index_vectors"] == PRODUCTS + 1
-    assert _wait(lambda: (status(env)["last_reconcile"] or {}).get("products") == PRODUCTS + 1, 60)
-    assert status(env)["last_reconcile"]["drift"] == 0
+    assert wait_until(lambda: (stack_status(env)["last_reconcile"] or {}).get("products") == PRODUCTS + 1,
+                      ACT_TIMEOUT, interval=POLL)
+    assert stack_status(env)["last_reconcile"]["drift"] == 0
     checked = refarch(env, "reconcile", "--json")
     assert checked.returncode == 0, checked.stderr
     assert json.loads(checked.stdout)["drift"] == 0
@@ -119,23 +97,29 @@ def test_the_local_stack_end_to_end(stack_env: dict[str, str]) -> None:
     assert refilled.returncode == 0 and f"enqueued {PRODUCTS + 1} products" in refilled.stdout
     assert refarch(env, "sync-wait", "--timeout", "120", "--no-progress").returncode == 0
 
-    pids = [p["pid"] for p in status(env)["processes"]]
+    pids = [p["pid"] for p in stack_status(env)["processes"]]
     down = refarch(env, "down", timeout=180)
     assert down.returncode == 0, down.stderr
-    after = status(env)
+    after = stack_status(env)
     assert not after["stack"]["running"] and after["postgres"] == "stopped"
     assert not any(_alive(pid) for pid in pids)
 
     # A second `up` keeps the data; with the index wiped it backfills (a new index).
     shutil.rmtree(Path(env["REFARCH_HOME"]) / "index")
     up = refarch(env, "up", "--detach", "--no-app", "--no-progress")
-    assert up.returncode == 0, up.stdout + up.stderr + _logs(env)
-    report = status(env)
+    assert up.returncode == 0, up.stdout + up.stderr + log_tails(Path(env["REFARCH_HOME"]))
+    report = stack_status(env)
     assert report["products"] == PRODUCTS + 1 and report["index_vectors"] == PRODUCTS + 1
     assert "backfill_enqueued" in (Path(env["REFARCH_HOME"]) / "logs" / "up.log").read_text()
 
 
+def _process(env: dict[str, str], name: str) -> dict:
+    """The entry of process ``name`` in `refarch status --json`."""
+    return next(p for p in stack_status(env)["processes"] if p["name"] == name)
+
+
 def _alive(pid: int | None) -> bool:
+    """Whether any process has this pid, even a zombie (stricter than "running")."""
     if not pid:
         return False
     try:
@@ -144,7 +128,3 @@ def _alive(pid: int | None) -> bool:
         return False
     return True
 
-
-def _logs(env: dict[str, str]) -> str:
-    logs = Path(env["REFARCH_HOME"]) / "logs"
-    return "\n".join(f"--- {p.name}\n{p.read_text(errors='replace')[-2000:]}" for p in sorted(logs.glob("*.log")))

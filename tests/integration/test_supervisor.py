@@ -10,19 +10,16 @@ import time
 from pathlib import Path
 
 from refarch.local.supervisor import ProcessSpec, Supervisor, pid_alive, read_state
+from tests.support.paths import ROOT
+from tests.support.waiting import wait_until
 
-
-def _wait(condition, timeout: float = 10.0) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if condition():
-            return True
-        time.sleep(0.05)
-    return False
+#: Seconds to wait for a restart or an exit, and how often to look (backoffs are 0.2-0.8 s).
+TIMEOUT, POLL = 10.0, 0.05
 
 
 def test_a_killed_process_is_restarted_with_backoff_and_stop_ends_all(tmp_path: Path) -> None:
-    sleeper = ProcessSpec("sleeper", [sys.executable, "-c", "import time; print('up', flush=True); time.sleep(60)"])
+    sleeper = ProcessSpec("sleeper", [sys.executable, "-c",
+                                      "import time; print('up', flush=True); time.sleep(60)"])
     crasher = ProcessSpec("crasher", [sys.executable, "-c", "raise SystemExit(3)"])
     supervisor = Supervisor([sleeper, crasher], tmp_path / "logs", state_file=tmp_path / "state.json",
                             backoff_initial=0.2, backoff_max=0.8, stable_after=30)
@@ -30,12 +27,14 @@ def test_a_killed_process_is_restarted_with_backoff_and_stop_ends_all(tmp_path: 
     try:
         first = supervisor.pid("sleeper")
         os.kill(first, signal.SIGKILL)
-        assert _wait(lambda: (supervisor.poll(), supervisor.pid("sleeper") not in (None, first))[1])
+        assert wait_until(lambda: (supervisor.poll(), supervisor.pid("sleeper") not in (None, first))[1],
+                          TIMEOUT, interval=POLL)
         assert supervisor.states["sleeper"].restarts == 1
         assert supervisor.states["sleeper"].last_exit_code == -signal.SIGKILL
         # A process that keeps failing is retried with growing delays, not in a tight loop.
         started = time.monotonic()
-        assert _wait(lambda: (supervisor.poll(), supervisor.states["crasher"].restarts >= 3)[1])
+        assert wait_until(lambda: (supervisor.poll(), supervisor.states["crasher"].restarts >= 3)[1],
+                          TIMEOUT, interval=POLL)
         assert time.monotonic() - started >= 0.2 + 0.4  # 0.2 s, 0.4 s, then 0.8 s
         state = read_state(tmp_path / "state.json")
         assert state is not None and state["supervisor_pid"] == os.getpid()
@@ -51,10 +50,11 @@ def test_a_killed_process_is_restarted_with_backoff_and_stop_ends_all(tmp_path: 
 def test_children_die_with_a_killed_supervisor(tmp_path: Path) -> None:
     script = f"""
 import sys, time
-sys.path.insert(0, {str(Path(__file__).resolve().parents[2])!r})
+sys.path.insert(0, {str(ROOT)!r})
 from pathlib import Path
 from refarch.local.supervisor import ProcessSpec, Supervisor
-s = Supervisor([ProcessSpec("child", [sys.executable, "-c", "import time; time.sleep(120)"])], Path({str(tmp_path)!r}))
+child = ProcessSpec("child", [sys.executable, "-c", "import time; time.sleep(120)"])
+s = Supervisor([child], Path({str(tmp_path)!r}))
 s.start_all()
 print(s.pid("child"), flush=True)
 time.sleep(120)
@@ -64,4 +64,6 @@ time.sleep(120)
     assert pid_alive(child)
     parent.kill()  # kill -9 the supervisor
     parent.wait()
-    assert _wait(lambda: not pid_alive(child)), "the child outlived its supervisor"
+    assert wait_until(lambda: not pid_alive(child), TIMEOUT, interval=POLL), (
+        "the child outlived its supervisor"
+    )

@@ -1,4 +1,5 @@
-"""Embeddings with the real all-MiniLM-L6-v2 model, loaded once for this test process."""
+"""Embeddings with the real all-MiniLM-L6-v2 model, loaded once for this test process
+(``embedder`` in tests/integration/conftest.py)."""
 
 from __future__ import annotations
 
@@ -20,11 +21,6 @@ from refarch.embeddings import (
 from refarch.errors import EmbeddingError, EmptyTextError, InputError
 from refarch.model_spec import DIMENSION
 from refarch.settings import Settings
-
-
-@pytest.fixture(scope="module")
-def embedder() -> Embedder:
-    return get_embedder(Settings())
 
 
 def first_of_each_type(type_names: list[str]) -> dict[str, Product]:
@@ -127,6 +123,7 @@ def test_coffee_on_the_commute_finds_travel_mugs_not_lunch_bags(embedder: Embedd
          ["water bottle", "cat scratching post", "dog bed"]),
     ],
 )
+
 def test_queries_rank_the_right_type_first(
     embedder: Embedder, query: str, expected: str, others: list[str]
 ) -> None:
@@ -184,6 +181,7 @@ def test_batch_size_comes_from_settings_and_shares_the_model(embedder: Embedder)
         ("/nonexistent/models/minilm", "no such directory"),
     ],
 )
+
 def test_unavailable_model_gives_a_clear_error(name: str, message: str) -> None:
     with pytest.raises(EmbeddingError, match=message) as caught:
         load_embedder(name)

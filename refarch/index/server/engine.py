@@ -129,6 +129,10 @@ class IndexEngine:
         self._room = threading.Condition()
         self._index_chunk = 256
         self.closed = False
+        # Held by each background step and by close(): an index deleted while the maintenance
+        # thread works on it is closed only after that step, never under it (its SQLite
+        # connection and graph must not go away mid-call).
+        self._maintenance = threading.RLock()
         self._open()
 
     # -- opening -------------------------------------------------------------------------------
@@ -515,6 +519,10 @@ class IndexEngine:
 
     def index_step(self) -> bool:
         """Move one chunk of pending vectors of one namespace into its graph; True if it did."""
+        with self._maintenance:
+            return False if self.closed else self._index_step()
+
+    def _index_step(self) -> bool:
         for name, ns in list(self.namespaces.items()):
             if not ns.pending_count:
                 continue
@@ -541,6 +549,11 @@ class IndexEngine:
         complete), or at once after ``snapshot_max_changes`` writes (bounding the replay after
         a crash).
         """
+        with self._maintenance:
+            if not self.closed or force:
+                self._snapshot_due(force)
+
+    def _snapshot_due(self, force: bool) -> None:
         now = time.monotonic()
         for name, ns in list(self.namespaces.items()):
             changes = ns.changes_since_snapshot + ns.indexed_since_snapshot
@@ -578,11 +591,12 @@ class IndexEngine:
 
     def close(self, snapshot: bool = True) -> None:
         """Snapshot what changed (unless told not to) and close the record store."""
-        if self.closed:
-            return
-        self.closed = True
-        with self._room:
-            self._room.notify_all()
-        if snapshot:
-            self.snapshot_step(force=True)
-        self.store.close()
+        with self._maintenance:
+            if self.closed:
+                return
+            self.closed = True
+            with self._room:
+                self._room.notify_all()
+            if snapshot:
+                self.snapshot_step(force=True)
+            self.store.close()

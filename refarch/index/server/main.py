@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import errno
+import faulthandler
 import logging
 import signal
 import socket
@@ -110,6 +111,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--port", type=int, default=None, help="port (REFARCH_INDEX_PORT)")
     _tuning_arguments(parser)
     args = parser.parse_args(argv)
+    # A crash in native code (the ANN graph) then leaves the Python stacks in the server's log.
+    faulthandler.enable()
     try:
         settings = Settings.from_env()
         configure(settings.log_level)

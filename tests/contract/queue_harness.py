@@ -141,6 +141,11 @@ def consume(
             if until_idle and not batch:
                 break  # a 1 s long poll found nothing deliverable: the queue is drained
             deleted_at = None
+            if batch:
+                # A consumer spends a moment on its batch, so the others get their turn: an
+                # in-memory queue would otherwise let one thread drain it all within one GIL
+                # switch interval, and the test would not exercise concurrent consumers.
+                time.sleep(0.01)
             if delete and batch:
                 queue.delete([m.receipt_handle for m in batch])
                 deleted_at = time.monotonic()

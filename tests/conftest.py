@@ -36,6 +36,7 @@ import pytest
 from refarch.db.migrations import migrate
 from refarch.db.server import LocalPostgres
 from tests.support.dirs import scratch_dir
+from tests.support.paths import ROOT
 from tests.support.ports import free_port
 from tests.support.reports import write_summaries
 
@@ -50,6 +51,9 @@ def pytest_configure(config: pytest.Config) -> None:
     they do with ``-n 2``, otherwise burn a third of the CPU spinning; alone it costs nothing.
     """
     os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+    # One ONNX export of the model for the whole run (and the next ones), shared by every
+    # throwaway REFARCH_HOME the tests make: exporting costs a torch import and a few seconds.
+    os.environ.setdefault("REFARCH_MODELS_DIR", str(ROOT / ".refarch" / "models"))
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:

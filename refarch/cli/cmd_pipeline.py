@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import logging
 import threading
@@ -63,10 +64,8 @@ def _indexer(args: argparse.Namespace, settings: Settings) -> int:
     workers = args.workers or settings.indexer_workers
     if workers > 1:
         return _indexer_pool(settings, workers)
-    if args.torch_threads:
-        import torch
-
-        torch.set_num_threads(args.torch_threads)
+    if args.embed_threads:
+        settings = dataclasses.replace(settings, embed_threads=args.embed_threads)
     from refarch.bootstrap import make_indexer
     from refarch.pipeline import indexer
 
@@ -209,7 +208,7 @@ def register(subparsers: Any) -> None:
     )
     p.add_argument("--workers", type=_positive, help="worker processes (REFARCH_INDEXER_WORKERS)")
     p.add_argument("--batch-size", type=_positive, help="messages per batch (REFARCH_INDEXER_BATCH_SIZE)")
-    p.add_argument("--torch-threads", type=_positive, help=argparse.SUPPRESS)
+    p.add_argument("--embed-threads", type=_positive, help=argparse.SUPPRESS)
     p.set_defaults(func=_indexer)
 
     p = subparsers.add_parser(

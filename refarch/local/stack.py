@@ -67,18 +67,18 @@ def _cli(*args: str) -> list[str]:
     return [sys.executable, "-m", "refarch.cli", *args]
 
 
-def torch_threads_per_worker(workers: int) -> int:
+def embed_threads_per_worker(workers: int) -> int:
     """CPU threads each indexer worker gives the model, so K workers share the cores evenly."""
     return max(1, (os.cpu_count() or 1) // max(1, workers))
 
 
 def indexer_processes(settings: Settings, workers: int, prefix: str = "indexer") -> list[ProcessSpec]:
     """``workers`` single-worker indexer processes (used by ``up`` and ``indexer --workers K``)."""
-    threads = torch_threads_per_worker(workers)
+    threads = embed_threads_per_worker(workers)
     return [
         ProcessSpec(
             f"{prefix}-{i}",
-            _cli("indexer", "--workers", "1", "--torch-threads", str(threads)),
+            _cli("indexer", "--workers", "1", "--embed-threads", str(threads)),
         )
         for i in range(1, workers + 1)
     ]

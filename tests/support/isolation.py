@@ -73,6 +73,9 @@ def forbid_processes_and_model() -> Iterator[None]:
             if hasattr(os, name):
                 patch.setattr(os, name, start)
         patch.setattr(refarch.embeddings, "load_embedder", load)
+        # ...and a direct reference to load_embedder still reaches a backend's loader.
+        patch.setattr(refarch.embeddings, "_load_onnx", load)
+        patch.setattr(refarch.embeddings, "_load_sentence_transformer", load)
         # A model an earlier test loaded in this process is not handed out either: a unit test
         # must not pass or fail depending on what ran before it.
         patch.setattr(refarch.embeddings, "_loaded", {})

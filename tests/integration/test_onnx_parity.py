@@ -4,6 +4,10 @@ the top 10 products of each labelled query are the same."""
 
 from __future__ import annotations
 
+import json
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -13,6 +17,7 @@ from refarch.catalog import generate_products, labelled_queries
 from refarch.embeddings import Embedder, get_embedder, load_embedder, product_text
 from refarch.errors import EmbeddingError
 from refarch.settings import Settings
+from tests.support.paths import ROOT
 
 pytestmark = pytest.mark.slow
 
@@ -81,3 +86,47 @@ def test_int8_is_close_but_not_identical(pair: tuple[Embedder, Embedder], texts:
 def test_an_incomplete_export_directory_gives_a_clear_error(tmp_path: Path) -> None:
     with pytest.raises(EmbeddingError, match="not an ONNX export made by refarch"):
         load_embedder("all-MiniLM-L6-v2", onnx_dir=tmp_path)
+
+
+def _python(code: str, **env: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=300,
+        env={**os.environ, **env}, cwd=ROOT,
+    )
+
+
+def test_the_onnx_path_imports_no_torch(tmp_path: Path) -> None:
+    out = tmp_path / "export"
+    made = subprocess.run(
+        [sys.executable, "-m", "refarch.cli", "model", "export", "--out", str(out)],
+        capture_output=True, text=True, timeout=300, cwd=ROOT,
+    )
+    assert made.returncode == 0, made.stderr
+    assert json.loads(made.stdout)["files"] == {"fp32": str(out / "model.onnx")}
+    run = _python(
+        "import sys, json\n"
+        "from refarch.embeddings import get_embedder\n"
+        "from refarch.settings import Settings\n"
+        "v = get_embedder(Settings.from_env()).encode_query('travel mug')\n"
+        "print(json.dumps([len(v), [m for m in ('torch', 'sentence_transformers', 'transformers')"
+        " if m in sys.modules]]))\n",
+        REFARCH_ONNX_DIR=str(out),
+    )
+    assert run.returncode == 0, run.stderr
+    assert json.loads(run.stdout.strip().splitlines()[-1]) == [384, []]
+
+
+def test_without_torch_or_an_export_the_error_says_what_to_do(tmp_path: Path) -> None:
+    run = _python(
+        "import sys\n"
+        "class NoTorch:\n"
+        "    def find_spec(self, name, path=None, target=None):\n"
+        "        if name.split('.')[0] in ('torch', 'sentence_transformers'):\n"
+        "            raise ImportError(name)\n"
+        "sys.meta_path.insert(0, NoTorch())\n"
+        "from refarch.embeddings import load_embedder\n"
+        f"load_embedder('all-MiniLM-L6-v2', models_dir=__import__('pathlib').Path({str(tmp_path)!r}))\n"
+    )
+    assert run.returncode != 0
+    assert "EmbeddingError" in run.stderr and "refarch model export" in run.stderr
+    assert "REFARCH_ONNX_DIR" in run.stderr and "REFARCH_EMBED_BACKEND=sentence-transformers" in run.stderr

@@ -31,6 +31,7 @@ from typing import TYPE_CHECKING, Any
 from refarch.errors import RefarchError
 from refarch.local.supervisor import ProcessSpec, Supervisor, pid_alive, read_state
 from refarch.logs import event
+from refarch.redact import redact_url
 from refarch.settings import Settings
 
 if TYPE_CHECKING:
@@ -183,7 +184,8 @@ class LocalStack:
         self.supervisor = Supervisor(specs, self.paths.logs, state_file=self.paths.state_file,
                                      base_env=base_env)
         self.supervisor.extra.update({
-            "phase": self._phase, "database_url": self.admin_url, "home": str(self.settings.home),
+            "phase": self._phase, "database_url": redact_url(self.admin_url),
+            "home": str(self.settings.home),
         })
         if index_spec is not None:
             self.supervisor.start_all_of([index_spec.name])

@@ -19,6 +19,7 @@ from streamlit.testing.v1 import AppTest
 from refarch.bootstrap import make_queue
 from refarch.queue.port import OutgoingMessage
 from refarch.webapp.services import SERVICES_KEY, AppServices
+from refarch.webapp.text import literal
 from tests.app.app_stack import CATALOG_SIZE
 from tests.support.paths import ROOT
 from tests.support.ports import free_port
@@ -152,7 +153,7 @@ def test_no_match_is_a_clear_empty_state(services: AppServices) -> None:
     assert not _has_table(at, "results")
     assert any("No products match" in text for text in _texts(at.info))
     at = _app(services, q="travel mug", pmin="50", pmax="10")
-    assert _texts(at.warning) == ["Max price 10 is below min price 50: no product can match"]
+    assert _texts(at.warning) == [literal("Max price 10 is below min price 50: no product can match")]
     assert not _has_table(at, "results") and not at.info
 
 
@@ -166,7 +167,7 @@ def test_edit_becomes_searchable_through_the_pipeline(services: AppServices) -> 
     at.text_area(key="edit_description").set_value(new_text)
     at.button(key="edit_save").click().run()
     assert not at.exception, at.exception
-    assert any(f"Saved {sku}" in text for text in _texts(at.success))
+    assert any(f"Saved {literal(sku)}" in text for text in _texts(at.success))
     _run_until(at, lambda a: "searchable" in _tracked_state(a, sku))
     assert "searchable" in _tracked_state(at, sku)
     # Nothing in the catalog is a game: only the new text matches this query.
@@ -197,7 +198,7 @@ def test_validation_errors_show_next_to_the_field_and_write_nothing(
     at.text_input(key="edit_name").set_value(before.name)
     at.text_input(key="edit_price").set_value("-5")
     at.button(key="edit_save").click().run()
-    assert _texts(at.error) == ["Price must not be negative (got -5)"]
+    assert _texts(at.error) == [literal("Price must not be negative (got -5)")]
     _assert_error_follows(at, "edit_price", "Price must not be negative")
     assert services.get_product(product_id) == before
 
@@ -208,7 +209,7 @@ def test_validation_errors_show_next_to_the_field_and_write_nothing(
     at.text_input(key="add_name").set_value("A product that must not be added")
     at.text_input(key="add_price").set_value("10")
     at.button(key="add_submit").click().run()
-    assert any(f"SKU '{taken}' is already used" in text for text in _texts(at.error))
+    assert any(literal(f"SKU '{taken}' is already used") in text for text in _texts(at.error))
     _assert_error_follows(at, "add_sku", "already used")
     assert _count_products(stack) == count
 
@@ -253,7 +254,7 @@ def test_add_then_delete_a_product(services: AppServices) -> None:
     at.text_input(key="add_price").set_value("$39.50")
     at.button(key="add_submit").click().run()
     assert not at.exception, at.exception
-    assert any(f"Added {sku}" in text for text in _texts(at.success))
+    assert any(f"Added {literal(sku)}" in text for text in _texts(at.success))
     assert at.text_input(key="add_sku").value == ""  # the form is cleared for the next one
     _run_until(at, lambda a: "searchable" in _tracked_state(a, sku))
 
@@ -262,7 +263,7 @@ def test_add_then_delete_a_product(services: AppServices) -> None:
     assert results["Price"].iloc[0] == 39.5
     at.selectbox(key="edit_id").select_index(0).run()
     at.button(key="edit_delete").click().run()
-    assert any(f"Deleted {sku}" in text for text in _texts(at.success))
+    assert any(f"Deleted {literal(sku)}" in text for text in _texts(at.success))
     _run_until(at, lambda a: "removed from search" in _tracked_state(a, sku))
     results = _search(at, "smoker to calm the bees at my hive")
     assert sku not in set(results["SKU"])

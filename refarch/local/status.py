@@ -152,9 +152,17 @@ def _stack_and_processes(settings: Settings) -> tuple[StackState, list[ProcessHe
     return stack, processes
 
 
-def collect_status(settings: Settings) -> StatusReport:
-    """Every figure of the status panel; unreachable parts give ``None`` and an ``errors`` entry."""
-    url, db_up = _database_url(settings)
+def collect_status(settings: Settings, database_url: str | None = None) -> StatusReport:
+    """Every figure of the status panel; unreachable parts give ``None`` and an ``errors`` entry.
+
+    ``database_url`` is the URL to read the figures with (the app's panel gives its own role's:
+    the products count, ``outbox_stats()``, ``reconcile_runs`` and the queue's counts are open
+    to it); by default the owner's, as ``refarch status`` reads them.
+    """
+    if database_url is None:
+        url, db_up = _database_url(settings)
+    else:
+        url, db_up = database_url, True
     stack, processes = _stack_and_processes(settings)
     report = StatusReport(database_url=redact_url(url), stack=stack, processes=processes,
                           postgres="running" if db_up else "stopped")

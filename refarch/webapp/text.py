@@ -15,22 +15,30 @@ from __future__ import annotations
 import re
 import string
 
-#: U+2060 WORD JOINER: invisible, no line break; splits the character pairs Streamlit turns
-#: into symbols after parsing (where an escape no longer helps).
+#: U+2060 WORD JOINER: invisible, no line break; splits what Streamlit turns into something
+#: else after parsing, where an escape no longer helps.
 _JOINER = "\u2060"
 _ESCAPES = str.maketrans({char: "\\" + char for char in string.punctuation})
-# Streamlit replaces these in text nodes, after the Markdown is parsed: "->" becomes an arrow,
-# ":streamlit:" its logo.
-_SYMBOL_PAIRS = re.compile(r"(?<=[-<>~=:])(?=[-<>=]|streamlit:)")
+# Streamlit rewrites text nodes after the Markdown is parsed: "->" becomes an arrow,
+# ":streamlit:" its logo, and (GitHub's autolink literals) "https://...", "www.x" and "a@b.c"
+# become links. A joiner inside each such token keeps it text.
+_REWRITTEN = re.compile(
+    r"(?<=[-<>~=:])(?=[-<>=]|streamlit:)"  # arrows, dashes, comparisons; the logo
+    r"|(?<=:)(?=/)"  # scheme://
+    r"|(?<=www)(?=\.)"  # www.
+    r"|(?<=@)(?=[-\w])",  # user@host
+    re.IGNORECASE,
+)
 
 
 def literal(text: object) -> str:
     """Markdown that Streamlit shows as exactly ``str(text)``: every ASCII punctuation
-    character backslash-escaped (CommonMark allows it for all of them), the pairs Streamlit
-    turns into symbols split by an invisible word joiner, and line breaks kept as line breaks.
+    character backslash-escaped (CommonMark allows it for all of them), what Streamlit would
+    still turn into a symbol or a link split by an invisible word joiner, and line breaks kept
+    as line breaks.
     """
     lines = str(text).splitlines() or [""]
-    escaped = [_SYMBOL_PAIRS.sub(_JOINER, line).translate(_ESCAPES) for line in lines]
+    escaped = [_REWRITTEN.sub(_JOINER, line).translate(_ESCAPES) for line in lines]
     # A line starting with spaces would be indented code: keep the spaces as no-break spaces.
     escaped = [re.sub(r"^ +", lambda m: "\u00a0" * len(m.group()), line) for line in escaped]
     return "  \n".join(escaped)

@@ -7,6 +7,7 @@ the app uses for itself.
 
 from __future__ import annotations
 
+import re
 import uuid
 from collections.abc import Callable
 from pathlib import Path
@@ -267,6 +268,63 @@ def test_add_then_delete_a_product(services: AppServices) -> None:
     _run_until(at, lambda a: "removed from search" in _tracked_state(a, sku))
     results = _search(at, "smoker to calm the bees at my hive")
     assert sku not in set(results["SKU"])
+
+
+#: A product name that is a link, an image, HTML, emphasis, a Streamlit colour, LaTeX and an
+#: arrow, if the page interpreted it instead of showing it.
+HOSTILE_NAME = ("[Login](https://evil.example) <img src=x onerror=alert(1)> **bold** "
+                ":red[red] $x^2$ a -> b")
+HOSTILE_CATEGORY = "<b>Garden</b>"
+HOSTILE_PRICE = "[9](https://evil.example)"
+
+
+def _rendered_markdown(at: AppTest) -> list[str]:
+    """The source of every element the page draws as Markdown, and the widgets' tooltips."""
+    texts = [element.value for kind in (at.markdown, at.caption, at.info, at.success,
+                                        at.warning, at.error) for element in kind]
+    return texts + [w.help for w in at.text_input if w.help]
+
+
+def _assert_nothing_interpreted(at: AppTest) -> None:
+    """No element's Markdown holds a piece of the hostile text unescaped."""
+    for text in _rendered_markdown(at):
+        for raw in ("[Login](", "<img", "**bold**", ":red[", "$x^2$", " -> ", "<b>", "[9]("):
+            assert not re.search(r"(?<!\\)" + re.escape(raw), text), (raw, text)
+
+
+def test_hostile_text_is_shown_as_typed_never_as_markdown(services: AppServices, stack: Stack) -> None:
+    sku = f"**H{uuid.uuid4().hex[:8]}**[x](https://evil.example)"
+    label = f"{HOSTILE_NAME} ({sku})"
+    # The query comes from a shared URL (?q=...): the results caption quotes it literally.
+    at = _app(services, q=HOSTILE_NAME)
+    assert f"results for “{literal(HOSTILE_NAME)}”, best match first." in _texts(at.caption)[0]
+    _assert_nothing_interpreted(at)
+
+    at.text_input(key="add_sku").set_value(sku)
+    at.text_input(key="add_name").set_value(HOSTILE_NAME)
+    at.text_input(key="add_category").set_value(HOSTILE_CATEGORY)
+    at.text_input(key="add_price").set_value("12")
+    at.button(key="add_submit").click().run()
+    assert not at.exception, at.exception
+    assert _texts(at.success) == [f"Added {literal(sku)} ({literal(HOSTILE_NAME)})."]
+    _run_until(at, lambda a: "searchable" in _tracked_state(a, sku))
+    try:
+        results = _search(at, HOSTILE_NAME)
+        row = results[results["SKU"] == sku]
+        assert list(row["Name"]) == [HOSTILE_NAME]  # a table cell is plain text as it is
+        at.selectbox(key="edit_id").select(label).run()
+        assert f"Editing **{literal(label)}**" in _texts(at.markdown)
+        assert literal(HOSTILE_CATEGORY) in at.text_input(key="edit_category").help
+        # A validation error quotes the bad input: literally too.
+        at.text_input(key="edit_price").set_value(HOSTILE_PRICE)
+        at.button(key="edit_save").click().run()
+        assert _texts(at.error) == [literal(f"Price {HOSTILE_PRICE!r} is not a number")]
+        _assert_nothing_interpreted(at)
+    finally:
+        with _owner(stack) as conn:
+            found = conn.execute("SELECT id FROM products WHERE sku = %s", (sku,)).fetchone()
+        if found is not None:
+            services.delete_product(found[0])
 
 
 def test_status_panel_shows_the_pipeline_and_redrives_dead_letters(

@@ -8,6 +8,7 @@ the browser test renders it with Streamlit itself.
 from __future__ import annotations
 
 import html
+import string
 
 import pytest
 from markdown_it import MarkdownIt
@@ -59,3 +60,21 @@ def test_symbol_pairs_streamlit_replaces_are_split_invisibly() -> None:
     assert literal("a -> b") == "a \\-\u2060\\> b"
     assert literal(":streamlit:") == "\\:\u2060streamlit\\:"
     assert literal("x-y") == "x\\-y"  # a lone dash needs no joiner
+
+
+@pytest.mark.parametrize(
+    ("text", "split"),
+    [("see https://evil.example", "see https:\u2060//evil.example"),
+     ("www.evil.example", "www\u2060.evil.example"),
+     ("WWW.evil.example", "WWW\u2060.evil.example"),
+     ("mail me@evil.example", "mail me@\u2060evil.example")],
+)
+def test_autolink_literals_are_split_invisibly(text: str, split: str) -> None:
+    # GitHub's autolink literals are found in text nodes after parsing, escapes or not.
+    assert literal(text) == literal_without_joiners(split)
+    assert literal(text).replace("\u2060", "") == literal_without_joiners(text)
+
+
+def literal_without_joiners(text: str) -> str:
+    """``text`` escaped only (what literal() does but the joiners)."""
+    return "".join("\\" + c if c in string.punctuation else c for c in text)

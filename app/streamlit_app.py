@@ -8,6 +8,10 @@ process from the environment's settings; tests inject their own under ``SERVICES
 
 Widget keys are stable (tests and the browser test find widgets by them). The search box,
 filters and tab are bound to the URL (``bind="query-params"``), so a search can be shared.
+
+Every string the user or the data supplied (product fields, the query, error messages, which
+quote values) reaches a Markdown element through :func:`refarch.webapp.text.literal`, so it
+shows as typed: a product named ``[Login](https://evil.example)`` is text, not a link.
 """
 
 from __future__ import annotations
@@ -21,9 +25,11 @@ import pandas as pd
 import streamlit as st
 
 from refarch.errors import FieldValidationError, RefarchError
+from refarch.logs import configure
 from refarch.pipeline.progress import IndexingState
 from refarch.settings import Settings
 from refarch.webapp.services import SERVICES_KEY, AppServices, ResultRow, build_app_services
+from refarch.webapp.text import literal
 from refarch.webapp.url_state import DEFAULT_TOP_K, TOP_K_CHOICES, SearchParams
 
 log = logging.getLogger("refarch.app")
@@ -47,7 +53,9 @@ ADD_FIELDS = ("sku", "name", "description", "category", "price")
 @st.cache_resource(show_spinner="Connecting to the database and the index…")
 def _process_services() -> AppServices:
     """One set of services per process, from the environment's settings."""
-    return build_app_services(Settings.from_env())
+    settings = Settings.from_env()
+    configure(settings.log_level)  # the app's log lines, passwords redacted
+    return build_app_services(settings)
 
 
 def services() -> AppServices:
@@ -61,7 +69,7 @@ def attempt(action: Callable[[], T], what: str) -> T | None:
     try:
         return action()
     except RefarchError as exc:
-        st.error(f"Could not {what}: {exc}")
+        st.error(f"Could not {what}: {literal(exc)}")
     except Exception as exc:  # a bug or an outage: tell the user, keep the details in the log
         log.exception("event=app_error action=%r", what)
         st.error(f"Could not {what}: unexpected {type(exc).__name__}. Details are in the app log.")
@@ -71,7 +79,7 @@ def attempt(action: Callable[[], T], what: str) -> T | None:
 def _callback_error(target: str, what: str, exc: Exception) -> None:
     """Record an error raised in a callback, to be shown where ``target`` is drawn."""
     if isinstance(exc, RefarchError):
-        st.session_state[f"{target}_message"] = ("error", f"Could not {what}: {exc}")
+        st.session_state[f"{target}_message"] = ("error", f"Could not {what}: {literal(exc)}")
     else:
         log.exception("event=app_error action=%r", what)
         st.session_state[f"{target}_message"] = (
@@ -81,6 +89,7 @@ def _callback_error(target: str, what: str, exc: Exception) -> None:
 
 
 def _show_message(target: str) -> None:
+    """Show the message a callback left for ``target`` (Markdown, user parts made literal)."""
     message = st.session_state.pop(f"{target}_message", None)
     if message:
         kind, text = message
@@ -196,7 +205,7 @@ def search_controls(categories: list[str]) -> SearchParams | None:
             pages=st.session_state.get("pages", 1),
         )
     except FieldValidationError as exc:
-        st.warning(str(exc))
+        st.warning(literal(exc))
         return None
 
 
@@ -242,10 +251,10 @@ def search_tab() -> None:
         found = attempt(lambda: svc.search(params), "search")
         rows = found or []
         if found is not None and not rows:
-            st.info(f"No products match “{params.query}” with these filters. Try other words, "
+            st.info(f"No products match “{literal(params.query)}” with these filters. Try other words, "
                     "fewer categories or a wider price range.")
         elif rows:
-            st.caption(f"{len(rows)} results for “{params.query}”, best match first.")
+            st.caption(f"{len(rows)} results for “{literal(params.query)}”, best match first.")
             results_table(rows)
             if len(rows) >= params.limit and params.can_show_more:
                 st.button("More results", key="more", on_click=_more_results)
@@ -308,7 +317,7 @@ def _save_edit() -> None:
     st.session_state["edit_title"] = f"{product.name} ({product.sku})"
     _track(product.id, f"{product.name} ({product.sku})", "edited")
     st.session_state["edit_message"] = (
-        "success", f"Saved {product.sku}. It is searchable with its new text once indexed "
+        "success", f"Saved {literal(product.sku)}. It is searchable with its new text once indexed "
         "(see “Your changes”).")
 
 
@@ -323,12 +332,12 @@ def _delete() -> None:
         return
     _track(product.id, f"{product.name} ({product.sku})", "deleted")
     _close_editor()
-    st.session_state["edit_message"] = ("success", f"Deleted {product.sku}.")
+    st.session_state["edit_message"] = ("success", f"Deleted {literal(product.sku)}.")
 
 
 def _field_error(errors: dict[str, str], field: str) -> None:
     if field in errors:
-        st.error(errors[field], icon=":material/error:")
+        st.error(literal(errors[field]), icon=":material/error:")
 
 
 def editor(rows: list[ResultRow], categories: list[str]) -> None:
@@ -352,7 +361,7 @@ def editor(rows: list[ResultRow], categories: list[str]) -> None:
     if st.session_state.get("edit_loaded") is None:
         return
     errors: dict[str, str] = st.session_state.get("edit_errors", {})
-    st.markdown(f"Editing **{st.session_state['edit_title']}**")
+    st.markdown(f"Editing **{literal(st.session_state['edit_title'])}**")
     with st.form("edit_form", border=True):
         st.text_input("Name", key="edit_name")
         _field_error(errors, "name")
@@ -361,7 +370,8 @@ def editor(rows: list[ResultRow], categories: list[str]) -> None:
         left, right = st.columns(2)
         with left:
             st.text_input("Category", key="edit_category",
-                          help="One of: " + ", ".join(categories) if categories else None)
+                          help="One of: " + ", ".join(map(literal, categories))
+                          if categories else None)
             _field_error(errors, "category")
         with right:
             st.text_input("Price", key="edit_price", help="e.g. 24.99 or $1,299.00")
@@ -391,7 +401,8 @@ def _add() -> None:
     for field in ADD_FIELDS:
         st.session_state[f"add_{field}"] = ""
     _track(product.id, f"{product.name} ({product.sku})", "added")
-    st.session_state["add_message"] = ("success", f"Added {product.sku} ({product.name}).")
+    st.session_state["add_message"] = (
+        "success", f"Added {literal(product.sku)} ({literal(product.name)}).")
 
 
 def add_form() -> None:
@@ -469,7 +480,7 @@ def status_panel() -> None:
     second[3].metric("Freshness lag", _seconds(report.freshness_lag_seconds),
                      help="Age of the oldest change not yet searchable (0 when in sync)")
     for part, error in report.errors.items():
-        st.warning(f"{part}: {error}")
+        st.warning(f"{part}: {literal(error)}")
 
     st.markdown("**Services**")
     if report.processes:
@@ -480,7 +491,7 @@ def status_panel() -> None:
             "Restarts": p.restarts,
         } for p in report.processes]))
     else:
-        st.caption(f"No supervised services (stack: {report.stack.phase or 'unknown'}); "
+        st.caption(f"No supervised services (stack: {literal(report.stack.phase or 'unknown')}); "
                    "`refarch up` runs the relay, the indexers and this app.")
 
     st.markdown("**Dead-letter queue**")

@@ -8,7 +8,8 @@ The one :class:`~refarch.pipeline.indexer.IndexerWorker` every caller runs is bu
 
 Database roles. Migration 0002 creates least-privilege roles: ``refarch_app`` (read/write
 products), ``refarch_relay`` (read products, consume the outbox) and ``refarch_indexer`` (read
-products). On the local server (unix socket, trusted) each service connects as its role. With
+products). On the local server (unix socket, trusted) each service connects as its role (the
+app's status panel and dead-letter redrive too; migration 0005). With
 ``DATABASE_URL`` (an existing server, RDS) a role needs its own credentials: give its URL in
 ``REFARCH_APP_DATABASE_URL`` / ``REFARCH_RELAY_DATABASE_URL`` / ``REFARCH_INDEXER_DATABASE_URL``;
 without one the service uses ``DATABASE_URL`` itself.

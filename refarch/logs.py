@@ -11,6 +11,8 @@ import logging
 import sys
 from typing import Any, TextIO
 
+from refarch.redact import redact_url
+
 
 def _format_value(value: Any) -> str:
     if isinstance(value, float):
@@ -54,11 +56,20 @@ class _CurrentStderrHandler(logging.StreamHandler[TextIO]):
         pass
 
 
+class RedactingFormatter(logging.Formatter):
+    """A formatter whose lines (message, arguments and traceback alike) show no password of a
+    URL or conninfo (:func:`refarch.redact.redact_url`)."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        return redact_url(super().format(record))
+
+
 def configure(level: str = "INFO", stream: TextIO | None = None) -> None:
-    """Send refarch's logs to ``stream`` (default: the current stderr) as key=value lines."""
+    """Send refarch's logs to ``stream`` (default: the current stderr) as key=value lines,
+    passwords redacted."""
     handler = logging.StreamHandler(stream) if stream is not None else _CurrentStderrHandler()
     handler.setFormatter(
-        logging.Formatter("ts=%(asctime)s level=%(levelname)s logger=%(name)s %(message)s")
+        RedactingFormatter("ts=%(asctime)s level=%(levelname)s logger=%(name)s %(message)s")
     )
     root = logging.getLogger("refarch")
     root.handlers[:] = [handler]

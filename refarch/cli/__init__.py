@@ -15,6 +15,7 @@ from collections.abc import Sequence
 from refarch import __version__
 from refarch.errors import RefarchError
 from refarch.logs import configure
+from refarch.redact import redact_url
 from refarch.settings import Settings
 
 #: Modules that contribute sub-commands, in the order they appear in ``--help``.
@@ -60,7 +61,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         configure(settings.log_level)
         result = args.func(args, settings)
     except RefarchError as exc:
-        print(f"refarch: error: {exc}", file=sys.stderr)
+        print(f"refarch: error: {redact_url(str(exc))}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("refarch: interrupted", file=sys.stderr)

@@ -6,20 +6,16 @@ Which database the settings mean (``DATABASE_URL`` or the local server) is decid
 
 from __future__ import annotations
 
-import re
 from typing import Any, LiteralString, TypeVar
 
 import psycopg
 
 from refarch.errors import DatabaseError
+from refarch.redact import redact_url
+
+__all__ = ["connect", "redact_url", "scalar"]
 
 _T = TypeVar("_T")
-
-
-def redact_url(url: str) -> str:
-    """``url`` with any password replaced by ``***``, for messages and logs."""
-    url = re.sub(r"(://[^:/@?]*:)[^@/?]*@", r"\1***@", url)
-    return re.sub(r"(password=)[^&\s]*", r"\1***", url)
 
 
 def connect(url: str, *, autocommit: bool = False, **kwargs: Any) -> psycopg.Connection[Any]:
@@ -32,10 +28,10 @@ def connect(url: str, *, autocommit: bool = False, **kwargs: Any) -> psycopg.Con
     try:
         return psycopg.connect(url, autocommit=autocommit, **kwargs)
     except psycopg.OperationalError as exc:
-        raise DatabaseError(
-            f"cannot connect to {redact_url(url)}: {str(exc).strip()} "
+        raise DatabaseError(redact_url(
+            f"cannot connect to {url}: {str(exc).strip()} "
             "(is the server running? `refarch db start` starts the local one)"
-        ) from exc
+        )) from exc
 
 
 def scalar(conn: psycopg.Connection[Any], query: LiteralString, kind: type[_T]) -> _T:

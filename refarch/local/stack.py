@@ -24,13 +24,14 @@ import sys
 import threading
 import time
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from refarch.errors import RefarchError
 from refarch.local.supervisor import ProcessSpec, Supervisor, pid_alive, read_state
 from refarch.logs import event
+from refarch.redact import redact_url
 from refarch.settings import Settings
 
 if TYPE_CHECKING:
@@ -113,19 +114,35 @@ def service_processes(settings: Settings, *, workers: int, with_app: bool) -> li
     return specs
 
 
+#: The supervised services that connect as the database's owner (``DATABASE_URL``): reconcile
+#: records its runs in ``reconcile_runs``, which no service role may write. Every other
+#: service gets only its own role's URL, as in the cloud, where only the migration task holds
+#: the master secret.
+OWNER_SERVICES = frozenset({"reconcile"})
+
+
 def service_env(settings: Settings, admin_url: str) -> dict[str, str]:
-    """Environment for the services: the running database and each role's URL, no guessing."""
+    """Environment for every service: each role's URL, no guessing (``DATABASE_URL``, the
+    owner's, is added only for :data:`OWNER_SERVICES`, by :func:`with_owner_url`)."""
     from refarch.bootstrap import role_url
 
     env = {
         "REFARCH_HOME": str(settings.home),
-        "DATABASE_URL": admin_url,
         "REFARCH_APP_DATABASE_URL": role_url(settings, "app", admin_url),
         "REFARCH_RELAY_DATABASE_URL": role_url(settings, "relay", admin_url),
         "REFARCH_INDEXER_DATABASE_URL": role_url(settings, "indexer", admin_url),
         "PYTHONUNBUFFERED": "1",
     }
     return env
+
+
+def with_owner_url(specs: Iterable[ProcessSpec], admin_url: str) -> list[ProcessSpec]:
+    """``specs`` with the owner's ``DATABASE_URL`` given to :data:`OWNER_SERVICES` only."""
+    return [
+        replace(spec, env={**spec.env, "DATABASE_URL": admin_url})
+        if spec.name in OWNER_SERVICES else spec
+        for spec in specs
+    ]
 
 
 class LocalStack:
@@ -174,16 +191,22 @@ class LocalStack:
         from refarch.bootstrap import index_server_process, wait_for_index
 
         assert self.admin_url is not None
-        base_env = {**os.environ, **service_env(self.settings, self.admin_url)}
+        # The owner's URL (the caller's DATABASE_URL or the local server's) is not inherited.
+        base_env = {**{k: v for k, v in os.environ.items() if k != "DATABASE_URL"},
+                    **service_env(self.settings, self.admin_url)}
         specs: list[ProcessSpec] = []
         index_spec = index_server_process(self.settings)
         if index_spec is not None:
             specs.append(index_spec)
-        specs += service_processes(self.settings, workers=self.workers, with_app=self.with_app)
+        specs += with_owner_url(
+            service_processes(self.settings, workers=self.workers, with_app=self.with_app),
+            self.admin_url,
+        )
         self.supervisor = Supervisor(specs, self.paths.logs, state_file=self.paths.state_file,
                                      base_env=base_env)
         self.supervisor.extra.update({
-            "phase": self._phase, "database_url": self.admin_url, "home": str(self.settings.home),
+            "phase": self._phase, "database_url": redact_url(self.admin_url),
+            "home": str(self.settings.home),
         })
         if index_spec is not None:
             self.supervisor.start_all_of([index_spec.name])

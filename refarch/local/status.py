@@ -2,8 +2,10 @@
 
 Reports products, outbox pending, queue visible / in flight, dead letters, index vectors, the
 last reconcile's drift, the freshness lag, the health of the supervised processes, and how to
-connect: ``database_url`` (a libpq URL) and ``index_host`` (the data-plane URL the Pinecone SDK
-takes). It never starts anything: a part that is down is reported as such.
+connect: ``database_url`` (a libpq URL, its password shown as ``***``) and ``index_host`` (the
+data-plane URL the Pinecone SDK takes). It never starts anything: a part that is down is
+reported as such. No figure or error in a report holds a password (``refarch db url`` prints
+the URL to connect with).
 
 :func:`collect_status` returns a :class:`StatusReport`; :meth:`StatusReport.to_json` is what
 ``refarch status --json`` prints and :func:`format_status` what ``refarch status`` prints.
@@ -19,6 +21,7 @@ from typing import Any
 import psycopg
 
 from refarch.local.supervisor import pid_alive, read_state
+from refarch.redact import redact_url
 from refarch.settings import Settings
 
 
@@ -61,6 +64,7 @@ class LastReconcile:
 class StatusReport:
     """Every figure of the status panel; unreachable parts are ``None`` with an ``errors`` entry."""
 
+    #: The owner's URL with its password redacted.
     database_url: str
     stack: StackState
     postgres: str  # running | stopped
@@ -148,30 +152,48 @@ def _stack_and_processes(settings: Settings) -> tuple[StackState, list[ProcessHe
     return stack, processes
 
 
-def collect_status(settings: Settings) -> StatusReport:
-    """Every figure of the status panel; unreachable parts give ``None`` and an ``errors`` entry."""
+def collect_status(settings: Settings, database_url: str | None = None) -> StatusReport:
+    """Every figure of the status panel; unreachable parts give ``None`` and an ``errors`` entry.
+
+    ``database_url`` is the URL to read the figures with (the app's panel gives its own role's:
+    the products count, ``outbox_stats()``, ``reconcile_runs`` and the queue's counts are open
+    to it); by default the owner's, as ``refarch status`` reads them.
+    """
+    if database_url is None:
+        url, db_up = _database_url(settings)
+    else:
+        url, db_up = database_url, True
+    stack, processes = _stack_and_processes(settings)
+    report = StatusReport(database_url=redact_url(url), stack=stack, processes=processes,
+                          postgres="running" if db_up else "stopped")
+    try:
+        _collect(settings, report, url, db_up)
+    finally:
+        # Errors quote what failed, which may be a URL with its password.
+        report.errors = {part: redact_url(error) for part, error in report.errors.items()}
+    return report
+
+
+def _collect(settings: Settings, report: StatusReport, url: str, db_up: bool) -> None:
+    """Fill in ``report`` (see :func:`collect_status`)."""
     from refarch.bootstrap import index_host, make_index, make_queue
     from refarch.db.connect import scalar
     from refarch.pipeline import outbox
     from refarch.pipeline.progress import freshness_lag
     from refarch.pipeline.reconcile import last_report
 
-    url, db_up = _database_url(settings)
-    stack, processes = _stack_and_processes(settings)
-    report = StatusReport(database_url=url, stack=stack, processes=processes,
-                          postgres="running" if db_up else "stopped")
     try:
         report.index_host = index_host(settings)
     except Exception as exc:  # noqa: BLE001 - reported, not raised
         report.errors["index_host"] = str(exc)
-    if any(p.name == "app" for p in processes):
+    if any(p.name == "app" for p in report.processes):
         from refarch.webapp.runner import app_url
 
         report.app_url = app_url(settings)
 
     if not db_up:
         report.errors["postgres"] = "the database is not running (refarch up starts it)"
-        return report
+        return
 
     index = None
     try:
@@ -207,7 +229,6 @@ def collect_status(settings: Settings) -> StatusReport:
     except Exception as exc:  # noqa: BLE001 - reported, not raised
         report.errors["queue"] = str(exc)
     report.checked_at = time.time()
-    return report
 
 
 def format_status(report: StatusReport) -> str:

@@ -4,6 +4,8 @@ Used by ``refarch up`` (the local stack) and by ``refarch indexer --workers K`` 
 indexer processes). Each child:
 
 * writes stdout and stderr to ``LOG_DIR/<name>.log`` (appended across restarts);
+* is named ``refarch-<name>`` to PostgreSQL (``PGAPPNAME``, the ``application_name`` of its
+  connections), so ``pg_stat_activity`` shows which process holds which connection;
 * runs in its own session, so a Ctrl-C in the terminal reaches only the supervisor, which then
   stops the children in reverse start order with SIGTERM (SIGKILL after a grace period);
 * gets SIGTERM from the kernel if the supervisor itself dies, even by ``kill -9``
@@ -107,7 +109,7 @@ class Supervisor:
                 stdin=subprocess.DEVNULL,
                 stdout=out,
                 stderr=subprocess.STDOUT,
-                env={**self.base_env, **spec.env},
+                env={**self.base_env, "PGAPPNAME": f"refarch-{spec.name}", **spec.env},
                 start_new_session=True,
                 preexec_fn=_die_with_parent,
             )

@@ -6,9 +6,10 @@ The page (``app/streamlit_app.py``) holds no logic: it draws widgets and calls a
 against their own servers and hand it to the page under :data:`SERVICES_KEY` in
 ``st.session_state``.
 
-Connections: product reads and writes use a small pool connected as the least-privilege
-``app`` role; the status panel and the dead-letter redrive use the queue and the owner's view
-of the pipeline, as ``refarch status`` does.
+Connections: everything the page does connects as the least-privilege ``app`` role
+(``REFARCH_APP_DATABASE_URL``, locally ``refarch_app``), never as the owner: product reads and
+writes through a small pool, the status panel's figures, and the queue it counts, lists the
+dead letters of and redrives (migration 0005 grants the role that much of the local queue).
 """
 
 from __future__ import annotations
@@ -227,16 +228,15 @@ def build_app_services(settings: Settings) -> AppServices:
     from refarch import bootstrap as wiring
     from refarch.local.status import collect_status
 
-    pool = open_pool(wiring.role_url(settings, "app"))
+    url = wiring.role_url(settings, "app")
+    pool = open_pool(url)
     closers: list[Callable[[], None]] = []
     try:
         index = wiring.make_index(settings)
         embedder = wiring.make_embedder(settings)
         # Load the model now (under the page's spinner) rather than in the first search.
         embedder.encode_query("warm up")
-        # Dead letters and redrive need the queue's own rights, which the app role lacks:
-        # the queue is opened as ``refarch status`` opens it.
-        queue = wiring.make_queue(settings)
+        queue = wiring.make_queue(settings, url)
         closers.append(queue.close)
         closers.append(index.close)
     except BaseException:
@@ -248,7 +248,7 @@ def build_app_services(settings: Settings) -> AppServices:
         pool=pool,
         embedder=embedder,
         index=index,
-        status_source=lambda: collect_status(settings),
+        status_source=lambda: collect_status(settings, url),
         queue=queue,
         closers=tuple(closers),
     )

@@ -7,6 +7,7 @@ the app uses for itself.
 
 from __future__ import annotations
 
+import re
 import uuid
 from collections.abc import Callable
 from pathlib import Path
@@ -19,6 +20,7 @@ from streamlit.testing.v1 import AppTest
 from refarch.bootstrap import make_queue
 from refarch.queue.port import OutgoingMessage
 from refarch.webapp.services import SERVICES_KEY, AppServices
+from refarch.webapp.text import literal
 from tests.app.app_stack import CATALOG_SIZE
 from tests.support.paths import ROOT
 from tests.support.ports import free_port
@@ -152,7 +154,7 @@ def test_no_match_is_a_clear_empty_state(services: AppServices) -> None:
     assert not _has_table(at, "results")
     assert any("No products match" in text for text in _texts(at.info))
     at = _app(services, q="travel mug", pmin="50", pmax="10")
-    assert _texts(at.warning) == ["Max price 10 is below min price 50: no product can match"]
+    assert _texts(at.warning) == [literal("Max price 10 is below min price 50: no product can match")]
     assert not _has_table(at, "results") and not at.info
 
 
@@ -166,7 +168,7 @@ def test_edit_becomes_searchable_through_the_pipeline(services: AppServices) -> 
     at.text_area(key="edit_description").set_value(new_text)
     at.button(key="edit_save").click().run()
     assert not at.exception, at.exception
-    assert any(f"Saved {sku}" in text for text in _texts(at.success))
+    assert any(f"Saved {literal(sku)}" in text for text in _texts(at.success))
     _run_until(at, lambda a: "searchable" in _tracked_state(a, sku))
     assert "searchable" in _tracked_state(at, sku)
     # Nothing in the catalog is a game: only the new text matches this query.
@@ -197,7 +199,7 @@ def test_validation_errors_show_next_to_the_field_and_write_nothing(
     at.text_input(key="edit_name").set_value(before.name)
     at.text_input(key="edit_price").set_value("-5")
     at.button(key="edit_save").click().run()
-    assert _texts(at.error) == ["Price must not be negative (got -5)"]
+    assert _texts(at.error) == [literal("Price must not be negative (got -5)")]
     _assert_error_follows(at, "edit_price", "Price must not be negative")
     assert services.get_product(product_id) == before
 
@@ -208,7 +210,7 @@ def test_validation_errors_show_next_to_the_field_and_write_nothing(
     at.text_input(key="add_name").set_value("A product that must not be added")
     at.text_input(key="add_price").set_value("10")
     at.button(key="add_submit").click().run()
-    assert any(f"SKU '{taken}' is already used" in text for text in _texts(at.error))
+    assert any(literal(f"SKU '{taken}' is already used") in text for text in _texts(at.error))
     _assert_error_follows(at, "add_sku", "already used")
     assert _count_products(stack) == count
 
@@ -253,7 +255,7 @@ def test_add_then_delete_a_product(services: AppServices) -> None:
     at.text_input(key="add_price").set_value("$39.50")
     at.button(key="add_submit").click().run()
     assert not at.exception, at.exception
-    assert any(f"Added {sku}" in text for text in _texts(at.success))
+    assert any(f"Added {literal(sku)}" in text for text in _texts(at.success))
     assert at.text_input(key="add_sku").value == ""  # the form is cleared for the next one
     _run_until(at, lambda a: "searchable" in _tracked_state(a, sku))
 
@@ -262,10 +264,67 @@ def test_add_then_delete_a_product(services: AppServices) -> None:
     assert results["Price"].iloc[0] == 39.5
     at.selectbox(key="edit_id").select_index(0).run()
     at.button(key="edit_delete").click().run()
-    assert any(f"Deleted {sku}" in text for text in _texts(at.success))
+    assert any(f"Deleted {literal(sku)}" in text for text in _texts(at.success))
     _run_until(at, lambda a: "removed from search" in _tracked_state(a, sku))
     results = _search(at, "smoker to calm the bees at my hive")
     assert sku not in set(results["SKU"])
+
+
+#: A product name that is a link, an image, HTML, emphasis, a Streamlit colour, LaTeX and an
+#: arrow, if the page interpreted it instead of showing it.
+HOSTILE_NAME = ("[Login](https://evil.example) <img src=x onerror=alert(1)> **bold** "
+                ":red[red] $x^2$ a -> b")
+HOSTILE_CATEGORY = "<b>Garden</b>"
+HOSTILE_PRICE = "[9](https://evil.example)"
+
+
+def _rendered_markdown(at: AppTest) -> list[str]:
+    """The source of every element the page draws as Markdown, and the widgets' tooltips."""
+    texts = [element.value for kind in (at.markdown, at.caption, at.info, at.success,
+                                        at.warning, at.error) for element in kind]
+    return texts + [w.help for w in at.text_input if w.help]
+
+
+def _assert_nothing_interpreted(at: AppTest) -> None:
+    """No element's Markdown holds a piece of the hostile text unescaped."""
+    for text in _rendered_markdown(at):
+        for raw in ("[Login](", "<img", "**bold**", ":red[", "$x^2$", " -> ", "<b>", "[9]("):
+            assert not re.search(r"(?<!\\)" + re.escape(raw), text), (raw, text)
+
+
+def test_hostile_text_is_shown_as_typed_never_as_markdown(services: AppServices, stack: Stack) -> None:
+    sku = f"**H{uuid.uuid4().hex[:8]}**[x](https://evil.example)"
+    label = f"{HOSTILE_NAME} ({sku})"
+    # The query comes from a shared URL (?q=...): the results caption quotes it literally.
+    at = _app(services, q=HOSTILE_NAME)
+    assert f"results for “{literal(HOSTILE_NAME)}”, best match first." in _texts(at.caption)[0]
+    _assert_nothing_interpreted(at)
+
+    at.text_input(key="add_sku").set_value(sku)
+    at.text_input(key="add_name").set_value(HOSTILE_NAME)
+    at.text_input(key="add_category").set_value(HOSTILE_CATEGORY)
+    at.text_input(key="add_price").set_value("12")
+    at.button(key="add_submit").click().run()
+    assert not at.exception, at.exception
+    assert _texts(at.success) == [f"Added {literal(sku)} ({literal(HOSTILE_NAME)})."]
+    _run_until(at, lambda a: "searchable" in _tracked_state(a, sku))
+    try:
+        results = _search(at, HOSTILE_NAME)
+        row = results[results["SKU"] == sku]
+        assert list(row["Name"]) == [HOSTILE_NAME]  # a table cell is plain text as it is
+        at.selectbox(key="edit_id").select(label).run()
+        assert f"Editing **{literal(label)}**" in _texts(at.markdown)
+        assert literal(HOSTILE_CATEGORY) in at.text_input(key="edit_category").help
+        # A validation error quotes the bad input: literally too.
+        at.text_input(key="edit_price").set_value(HOSTILE_PRICE)
+        at.button(key="edit_save").click().run()
+        assert _texts(at.error) == [literal(f"Price {HOSTILE_PRICE!r} is not a number")]
+        _assert_nothing_interpreted(at)
+    finally:
+        with _owner(stack) as conn:
+            found = conn.execute("SELECT id FROM products WHERE sku = %s", (sku,)).fetchone()
+        if found is not None:
+            services.delete_product(found[0])
 
 
 def test_status_panel_shows_the_pipeline_and_redrives_dead_letters(

@@ -10,14 +10,18 @@ Screenshots go to ``test-output/app/`` for people to look at.
 
 from __future__ import annotations
 
+import re
 import shutil
+import time
 import urllib.request
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import psycopg
 import pytest
 
+from refarch.bootstrap import ROLE_NAMES, local_postgres, role_url
 from tests.support.paths import TEST_OUTPUT
 from tests.support.stack import Stack
 
@@ -55,6 +59,9 @@ def page(stack: Stack) -> Iterator:
         context = browser.new_context(viewport={"width": 1400, "height": 1100})
         page = context.new_page()
         page.set_default_timeout(UI_TIMEOUT)
+        # A product name must never run script: any alert() would land here.
+        page.dialogs = []
+        page.on("dialog", lambda dialog: (page.dialogs.append(dialog.message), dialog.dismiss()))
         page.goto(url)
         try:
             yield page
@@ -180,3 +187,106 @@ def test_sync_status_tab(page, stack: Stack) -> None:
     for name in ("relay", "indexer-1", "index-server", "app"):
         assert health.get(name) == "up", health
     screenshot(page, "status.png")
+
+
+#: A product name that is a link, an image with a script, emphasis, a colour, LaTeX and bare
+#: links, if the page interpreted it; it must show exactly as typed.
+HOSTILE_NAME = ("[Login](https://evil.example) <img src=x onerror=alert(1)> **bold** :red[red] "
+                "$x^2$ www.evil.example me@evil.example")
+
+
+def shown(locator) -> str:
+    """The text a locator shows, without the invisible word joiners that keep links literal."""
+    return locator.inner_text().replace("\u2060", "").strip()
+
+
+def settle(page) -> None:
+    """Wait until no element is faded as stale by a rerun in progress."""
+    page.wait_for_function("() => !document.querySelector(\"[data-stale='true']\")")
+
+
+def test_hostile_names_render_as_typed(page, stack: Stack) -> None:
+    page.get_by_role("tab", name="Search").click()
+    sku = f"H-{uuid.uuid4().hex[:8]}"
+    label = f"{HOSTILE_NAME} ({sku})"
+    page.locator(".st-key-add_expander summary").click()
+    page.locator(".st-key-add_sku input").fill(sku)
+    page.locator(".st-key-add_name input").fill(HOSTILE_NAME)
+    page.locator(".st-key-add_price input").fill("12")
+    page.locator(".st-key-add_submit button").click()
+    added = page.locator("[data-testid='stAlert']", has_text=sku)
+    added.wait_for()
+    assert shown(added) == f"Added {sku} ({HOSTILE_NAME})."
+    page.locator(".st-key-tracked_table [role='row']", has_text=sku).locator(
+        "[role='gridcell']", has_text="searchable").wait_for(state="attached")
+    try:
+        box = page.locator(".st-key-q input")
+        box.fill(HOSTILE_NAME)
+        box.press("Enter")
+        page.locator(".st-key-results [role='row']", has_text=sku).first.wait_for(state="attached")
+        caption = page.locator("[data-testid='stCaptionContainer']", has_text="results for")
+        assert f"results for “{HOSTILE_NAME}”, best match first." in shown(caption)
+        settle(page)
+        page.locator(".st-key-edit_id").click()
+        page.get_by_role("option", name=sku).click()
+        editing = page.locator("[data-testid='stMarkdownContainer']", has_text=f"({sku})")
+        editing.wait_for()
+        assert shown(editing) == f"Editing {label}"
+        main = page.locator("[data-testid='stMain']")
+        links = main.locator("a[href*='evil.example']")
+        assert links.count() == 0, links.evaluate_all("els => els.map(e => e.outerHTML)")
+        assert main.locator("img[src='x']").count() == 0
+        assert main.locator("strong", has_text=re.compile(r"^bold$")).count() == 0
+        assert main.locator(".katex, [class*='stMarkdownColored']").count() == 0
+        assert page.dialogs == []
+        screenshot(page, "hostile-name.png")
+    finally:
+        with psycopg.connect(stack.status["database_url"], autocommit=True) as conn:
+            conn.execute("DELETE FROM products WHERE sku = %s", (sku,))
+
+
+#: Each supervised process (its PGAPPNAME) and the role it must connect as.
+SERVICE_ROLES = {"refarch-app": ROLE_NAMES["app"], "refarch-relay": ROLE_NAMES["relay"],
+                 "refarch-indexer-1": ROLE_NAMES["indexer"]}
+
+
+def test_each_service_connects_as_its_own_role(page, stack: Stack) -> None:
+    """The privilege rule, on the running stack: the app (its status panel included), the relay
+    and the indexer connect as their roles, never as the owner; the app's role cannot touch
+    what is not its business."""
+    server = local_postgres(stack.settings)
+    assert server is not None
+    owner_url = stack.status["database_url"]
+    with psycopg.connect(owner_url, autocommit=True) as owner:
+        owner.execute("ALTER SYSTEM SET log_connections = on")
+        owner.execute("SELECT pg_reload_conf()")
+        log_start = server.log_file.stat().st_size
+        try:
+            # The status tab refreshes every 2 s, each refresh a new connection of the app's.
+            page.get_by_role("tab", name="Sync status").click()
+            page.locator(".st-key-health_table [role='grid']").wait_for(state="attached")
+            time.sleep(5)
+            seen = owner.execute(
+                "SELECT application_name, usename FROM pg_stat_activity "
+                "WHERE application_name LIKE 'refarch-%%'"
+            ).fetchall()
+        finally:
+            owner.execute("ALTER SYSTEM RESET log_connections")
+            owner.execute("SELECT pg_reload_conf()")
+    with open(server.log_file, encoding="utf-8", errors="replace") as log:
+        log.seek(log_start)
+        logged = re.findall(r"connection authorized: user=(\S+) .*application_name=(refarch-\S+)",
+                            log.read())
+    held = {(name, user) for name, user in seen}
+    assert {(n, u) for n, u in held if n in SERVICE_ROLES} == set(SERVICE_ROLES.items()), held
+    app_logins = {user for user, name in logged if name == "refarch-app"}
+    assert app_logins == {ROLE_NAMES["app"]}, logged  # the status panel's connections too
+
+    app_url = role_url(stack.settings, "app")
+    for statement in ("SELECT * FROM outbox", "DELETE FROM outbox", "TRUNCATE products",
+                      "DROP TABLE products", "INSERT INTO reconcile_runs DEFAULT VALUES",
+                      "SELECT * FROM queue_dedup", "UPDATE queue_messages SET visible_at = now()",
+                      "CREATE ROLE intruder"):
+        with psycopg.connect(app_url, autocommit=True) as conn:
+            with pytest.raises(psycopg.errors.InsufficientPrivilege):
+                conn.execute(statement)

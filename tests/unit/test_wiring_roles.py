@@ -27,3 +27,19 @@ def test_with_database_url_a_role_needs_its_own_url() -> None:
                                   "REFARCH_RELAY_DATABASE_URL": "postgresql://relay:pw2@rds/refarch"})
     assert role_url(settings, "relay") == "postgresql://relay:pw2@rds/refarch"
     assert role_url(settings, "indexer") == "postgresql://admin:pw@rds/refarch"  # falls back
+
+
+def test_only_reconcile_of_the_local_services_gets_the_owner_url() -> None:
+    from refarch.local.stack import service_env, service_processes, with_owner_url
+
+    settings = Settings.from_env({"REFARCH_RECONCILE_INTERVAL": "30"})
+    env = service_env(settings, LOCAL)
+    assert "DATABASE_URL" not in env
+    assert {key: conninfo_to_dict(env[key])["user"] for key in env if key.endswith("DATABASE_URL")} == {
+        "REFARCH_APP_DATABASE_URL": "refarch_app",
+        "REFARCH_RELAY_DATABASE_URL": "refarch_relay",
+        "REFARCH_INDEXER_DATABASE_URL": "refarch_indexer",
+    }
+    specs = with_owner_url(service_processes(settings, workers=2, with_app=False), LOCAL)
+    owners = {spec.name for spec in specs if "DATABASE_URL" in spec.env}
+    assert owners == {"reconcile"} and {"relay", "indexer-1", "indexer-2"} <= {s.name for s in specs}

@@ -14,7 +14,9 @@ import psycopg
 import pytest
 
 from refarch.db.migrations import available_migrations, migrate
+from refarch.errors import QueueError
 from refarch.pipeline import outbox
+from refarch.queue.local import PostgresQueue
 
 
 def _insert(conn: psycopg.Connection, sku: str, **fields: object) -> int:
@@ -281,6 +283,37 @@ def test_app_role_reads_and_writes_products_only(app_url: str, pipeline_db: str)
     assert _denied(app_url, "SELECT * FROM outbox")
     assert _denied(app_url, "DELETE FROM outbox")
     assert _denied(app_url, "SELECT nextval('product_version_seq')")
+
+
+def test_app_role_counts_lists_and_redrives_dead_letters_but_consumes_nothing(
+    app_url: str, pipeline_db: str
+) -> None:
+    # The app's status page does this as the app role (migration 0005), never as the owner.
+    with psycopg.connect(pipeline_db, autocommit=True) as owner:
+        owner.execute(
+            "INSERT INTO queue_dead_letters (queue, message_id, group_id, dedup_id, body, sent_at, "
+            "receive_count, error) VALUES ('app-role', gen_random_uuid(), 'g', 'd', 'body', now(), "
+            "5, 'boom')"
+        )
+    queue = PostgresQueue(app_url, name="app-role")
+    try:
+        assert queue.stats().dead == 1
+        assert [letter.error for letter in queue.dead_letters()] == ["boom"]
+        assert queue.redrive() == 1
+        assert (queue.stats().visible, queue.stats().dead) == (1, 0)
+        with pytest.raises(QueueError, match="permission|privilege"):
+            queue.receive(1)
+    finally:
+        queue.close()
+    for statement in (
+        "UPDATE queue_messages SET visible_at = now()",
+        "DELETE FROM queue_messages",
+        "SELECT * FROM queue_dedup",
+        "INSERT INTO queue_dead_letters (queue, message_id, group_id, dedup_id, body, sent_at, "
+        "receive_count) VALUES ('app-role', gen_random_uuid(), 'g', 'd', 'b', now(), 1)",
+        "INSERT INTO reconcile_runs DEFAULT VALUES",
+    ):
+        assert _denied(app_url, statement), statement
 
 
 def test_relay_role_reads_products_and_consumes_the_outbox_only(relay_url: str, pipeline_db: str) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -41,6 +42,31 @@ def test_the_same_change_published_twice_has_the_same_dedup_id() -> None:
 def test_malformed_bodies_are_rejected_with_the_reason(body: str, message: str) -> None:
     with pytest.raises(MalformedMessageError, match=message):
         ProductChange.from_json(body)
+
+
+def test_a_product_id_beyond_bigint_is_a_malformed_message_naming_it() -> None:
+    huge = "9" * 600
+    with pytest.raises(MalformedMessageError, match=r"product_id 9{40}\.\.\. \(600 digits\) "
+                       r"is out of range: product ids are Postgres bigints, at most "
+                       r"9223372036854775807") as caught:
+        ProductChange.from_json(f'{{"product_id": {huge}, "version": 1}}')
+    assert len(str(caught.value)) < 200  # the 600 digits are not echoed whole
+
+
+@pytest.mark.parametrize("field", ["product_id", "version"])
+def test_bigint_bounds_are_inclusive(field: str) -> None:
+    largest = 2**63 - 1
+    body = {"product_id": 1, "version": 1, field: largest}
+    change = ProductChange.from_json(json.dumps(body))
+    assert getattr(change, field) == largest
+    body[field] = largest + 1
+    with pytest.raises(MalformedMessageError, match=f"{field} {largest + 1} .*out of range"):
+        ProductChange.from_json(json.dumps(body))
+
+
+def test_a_version_below_bigint_is_malformed() -> None:
+    with pytest.raises(MalformedMessageError, match="version -9223372036854775809 of product_id 3"):
+        ProductChange.from_json(json.dumps({"product_id": 3, "version": -(2**63) - 1}))
 
 
 def test_coalesce_keeps_one_change_per_product_latest_version_earliest_time() -> None:

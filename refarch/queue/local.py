@@ -506,7 +506,14 @@ class PostgresQueue:
         if self._last_expiry is not None and now - self._last_expiry < _SWEEP_EVERY:
             return
         self._last_expiry = now
-        self._expire(conn)
+        try:
+            self._expire(conn)
+        except psycopg.errors.InsufficientPrivilege as exc:
+            # Expiry must never stop delivery: report it and carry on (the statement failed
+            # alone, in autocommit, so the connection is fine).
+            event(log, "queue_expiry_refused", level=logging.WARNING, queue=self.name,
+                  error=exc.diag.message_primary,
+                  fix="grant DELETE on queue_messages and queue_dead_letters (migration 0006)")
 
     def _set_listening(self, conn: psycopg.Connection[Any], on: bool) -> None:
         statement = "LISTEN {}" if on else "UNLISTEN {}"

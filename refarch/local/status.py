@@ -87,7 +87,8 @@ class StatusReport:
     freshness_lag_seconds: float | None = None
     #: When the figures were read (``time.time()``); ``None`` when the database was down.
     checked_at: float | None = None
-    #: Part (``postgres``, ``index``, ``index_host``, ``queue``) -> what went wrong.
+    #: Part (``postgres``, ``index``, ``index_host``, ``queue``, ``queue_retention``) -> what
+    #: went wrong.
     errors: dict[str, str] = field(default_factory=dict)
     #: Things that still work but soon will not (messages about to expire).
     warnings: list[str] = field(default_factory=list)
@@ -161,41 +162,6 @@ def _stack_and_processes(settings: Settings) -> tuple[StackState, list[ProcessHe
     return stack, processes
 
 
-def _rounded(seconds: float | None) -> float | None:
-    return None if seconds is None else round(seconds, 3)
-
-
-def _days(seconds: float) -> str:
-    return f"{seconds / 86_400:.1f} days" if seconds >= 86_400 else f"{seconds:.0f} s"
-
-
-def retention_warnings(settings: Settings, oldest_message_seconds: float | None,
-                       oldest_dead_letter_seconds: float | None) -> list[str]:
-    """A warning for the queue and one for the DLQ whose oldest entry has used at least
-    :data:`RETENTION_WARN_FRACTION` of its retention (``REFARCH_QUEUE_RETENTION_SECONDS``,
-    ``REFARCH_DLQ_RETENTION_SECONDS``)."""
-    warnings = []
-    checks = (
-        ("queue", "message", oldest_message_seconds, settings.queue_retention_seconds,
-         "REFARCH_QUEUE_RETENTION_SECONDS",
-         "is the indexer running? A dropped change stays missing from the index until "
-         "`refarch reconcile --repair`"),
-        ("dead-letter queue", "dead letter", oldest_dead_letter_seconds,
-         settings.dlq_retention_seconds, "REFARCH_DLQ_RETENTION_SECONDS",
-         "fix the cause and redrive the dead letters before they are dropped"),
-    )
-    for where, what, age, retention, variable, advice in checks:
-        if age is None or age < RETENTION_WARN_FRACTION * retention:
-            continue
-        left = retention - age
-        when = f"expires in {_days(left)}" if left > 0 else "has expired (dropped at the next receive)"
-        warnings.append(
-            f"{where}: the oldest {what} is {_days(age)} old and {when}; {what}s are kept "
-            f"{_days(retention)} ({variable}={retention}): {advice}"
-        )
-    return warnings
-
-
 def collect_status(settings: Settings) -> StatusReport:
     """Every figure of the status panel; unreachable parts give ``None`` and an ``errors`` entry."""
     from refarch.bootstrap import index_host, make_index, make_queue
@@ -250,13 +216,7 @@ def collect_status(settings: Settings) -> StatusReport:
             report.queue_visible, report.queue_in_flight, report.dead_letters = (
                 qs.visible, qs.in_flight, qs.dead,
             )
-            from refarch.queue.local import PostgresQueue
-
-            if isinstance(queue, PostgresQueue):  # SQS keeps its ages in CloudWatch
-                ages = queue.ages()
-                report.queue_oldest_seconds = _rounded(ages.oldest_message_seconds)
-                report.dead_letter_oldest_seconds = _rounded(ages.oldest_dead_letter_seconds)
-                report.warnings += retention_warnings(settings, *ages)
+            _retention(settings, report, queue)
         finally:
             queue.close()
     except Exception as exc:  # noqa: BLE001 - reported, not raised
@@ -305,3 +265,54 @@ def format_status(report: StatusReport) -> str:
     for part, error in report.errors.items():
         lines.append(f"error ({part}): {error}")
     return "\n".join(lines)
+
+
+def _rounded(seconds: float | None) -> float | None:
+    return None if seconds is None else round(seconds, 3)
+
+
+def _days(seconds: float) -> str:
+    return f"{seconds / 86_400:.1f} days" if seconds >= 86_400 else f"{seconds:.0f} s"
+
+
+def retention_warnings(settings: Settings, oldest_message_seconds: float | None,
+                       oldest_dead_letter_seconds: float | None) -> list[str]:
+    """A warning for the queue and one for the DLQ whose oldest entry has used at least
+    :data:`RETENTION_WARN_FRACTION` of its retention (``REFARCH_QUEUE_RETENTION_SECONDS``,
+    ``REFARCH_DLQ_RETENTION_SECONDS``)."""
+    warnings = []
+    checks = (
+        ("queue", "message", oldest_message_seconds, settings.queue_retention_seconds,
+         "REFARCH_QUEUE_RETENTION_SECONDS",
+         "is the indexer running? A dropped change stays missing from the index until "
+         "`refarch reconcile --repair`"),
+        ("dead-letter queue", "dead letter", oldest_dead_letter_seconds,
+         settings.dlq_retention_seconds, "REFARCH_DLQ_RETENTION_SECONDS",
+         "fix the cause and redrive the dead letters before they are dropped"),
+    )
+    for where, what, age, retention, variable, advice in checks:
+        if age is None or age < RETENTION_WARN_FRACTION * retention:
+            continue
+        left = retention - age
+        when = f"expires in {_days(left)}" if left > 0 else "has expired (dropped at the next receive)"
+        warnings.append(
+            f"{where}: the oldest {what} is {_days(age)} old and {when}; {what}s are kept "
+            f"{_days(retention)} ({variable}={retention}): {advice}"
+        )
+    return warnings
+
+
+def _retention(settings: Settings, report: StatusReport, queue: object) -> None:
+    """The local queue's oldest ages and retention warnings (SQS keeps its ages in CloudWatch)."""
+    from refarch.queue.local import PostgresQueue
+
+    if not isinstance(queue, PostgresQueue):
+        return
+    try:
+        ages = queue.ages()
+    except Exception as exc:  # noqa: BLE001 - reported, not raised; the counts stand
+        report.errors["queue_retention"] = str(exc)
+        return
+    report.queue_oldest_seconds = _rounded(ages.oldest_message_seconds)
+    report.dead_letter_oldest_seconds = _rounded(ages.oldest_dead_letter_seconds)
+    report.warnings += retention_warnings(settings, *ages)

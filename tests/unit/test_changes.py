@@ -9,6 +9,8 @@ import pytest
 
 from refarch.pipeline.changes import MalformedMessageError, ProductChange
 from refarch.pipeline.outbox import OutboxRow, coalesce
+from refarch.queue.port import OutgoingMessage
+from tests.unit.pipeline.fake_pipeline import FakePipeline
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 
@@ -85,3 +87,21 @@ def test_coalesce_keeps_one_change_per_product_latest_version_earliest_time() ->
 
 def test_coalesce_of_nothing_is_nothing() -> None:
     assert coalesce([]) == []
+
+
+def test_a_product_id_beyond_bigint_is_dead_lettered_alone_naming_it() -> None:
+    pipeline = FakePipeline()
+    # Postgres would refuse the whole batch's read of the rows (bigint out of range); the
+    # message is refused when parsed instead, so its batch-mates are indexed.
+    good = [pipeline.insert(f"OK-{i}") for i in range(3)]
+    pipeline.relay()
+    huge = "7" * 600
+    pipeline.queue.send_batch([OutgoingMessage(body=f'{{"product_id": {huge}, "version": 1}}',
+                                               group_id="huge", dedup_id="huge-1")])
+    result = pipeline.worker.step()
+    assert (result.received, result.dead_lettered) == (4, 1)
+    assert set(pipeline.index_state()) == set(good)
+    (letter,) = pipeline.queue.dead_letters()
+    assert letter.group_id == "huge" and letter.receive_count == 1
+    assert (letter.error or "").startswith("malformed message: product_id 7777")
+    assert "(600 digits) is out of range" in (letter.error or "")

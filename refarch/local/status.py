@@ -3,12 +3,14 @@
 Reports products, outbox pending, queue visible / in flight, dead letters, index vectors, the
 last reconcile's drift, the freshness lag, the health of the supervised processes, and how to
 connect: ``database_url`` (a libpq URL) and ``index_host`` (the data-plane URL the Pinecone SDK
-takes). It never starts anything: a part that is down is reported as such. On the local queue
-it also reports the age of the oldest message and dead letter, and warns (``warnings``) once
-either reaches :data:`RETENTION_WARN_FRACTION` of its retention, before anything is dropped.
+takes). It never starts anything: a part that is down is reported as such.
 
 :func:`collect_status` returns a :class:`StatusReport`; :meth:`StatusReport.to_json` is what
 ``refarch status --json`` prints and :func:`format_status` what ``refarch status`` prints.
+
+On the local queue the report also has the age of the oldest message and dead letter, and a
+warning (``warnings``) once either reaches :data:`RETENTION_WARN_FRACTION` of its retention,
+before anything is dropped.
 """
 
 from __future__ import annotations

@@ -152,6 +152,17 @@ def build_queue(settings: Settings, *, conninfo: str | None = None) -> Queue:
         )
     if settings.queue_backend == "local":
         from refarch.queue.local import PostgresQueue
+        from refarch.queue.validation import MAX_RETENTION_SECONDS
+
+        for variable, value in (
+            ("REFARCH_QUEUE_RETENTION_SECONDS", settings.queue_retention_seconds),
+            ("REFARCH_DLQ_RETENTION_SECONDS", settings.dlq_retention_seconds),
+        ):
+            if value > MAX_RETENTION_SECONDS:
+                raise ConfigError(
+                    f"{variable}={value} is above {MAX_RETENTION_SECONDS} seconds (14 days, "
+                    "the SQS maximum)"
+                )
 
         target = conninfo or settings.database_url
         if not target:
@@ -164,6 +175,8 @@ def build_queue(settings: Settings, *, conninfo: str | None = None) -> Queue:
             name=LOCAL_QUEUE_NAME,
             max_receives=settings.queue_max_receives,
             visibility_timeout=settings.queue_visibility_timeout,
+            retention_seconds=settings.queue_retention_seconds,
+            dlq_retention_seconds=settings.dlq_retention_seconds,
         )
     if settings.queue_backend == "sqs":
         import boto3

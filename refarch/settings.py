@@ -141,6 +141,13 @@ class Settings:
     #: Seconds a received message stays hidden from other consumers
     #: (``REFARCH_QUEUE_VISIBILITY_TIMEOUT``).
     queue_visibility_timeout: int = 60
+    #: Seconds the local queue keeps a message from its send before dropping it
+    #: (``REFARCH_QUEUE_RETENTION_SECONDS``): 4 days, SQS's default and infra's
+    #: ``queueRetentionDays``; 60 to 1,209,600 as on SQS.
+    queue_retention_seconds: int = 4 * 86_400
+    #: Seconds the local dead-letter queue keeps a message from when it was dead-lettered
+    #: (``REFARCH_DLQ_RETENTION_SECONDS``): 14 days, infra's ``dlqRetentionDays``.
+    dlq_retention_seconds: int = 14 * 86_400
     #: AWS region (``AWS_REGION``, then ``AWS_DEFAULT_REGION``).
     aws_region: str = "us-east-1"
     #: Address the Streamlit app binds (``REFARCH_APP_HOST``); ``0.0.0.0`` in a container.
@@ -215,6 +222,12 @@ class Settings:
             queue_max_receives=_int(env, "REFARCH_QUEUE_MAX_RECEIVES", cls.queue_max_receives),
             queue_visibility_timeout=_int(
                 env, "REFARCH_QUEUE_VISIBILITY_TIMEOUT", cls.queue_visibility_timeout
+            ),
+            queue_retention_seconds=_int(
+                env, "REFARCH_QUEUE_RETENTION_SECONDS", cls.queue_retention_seconds, minimum=60
+            ),
+            dlq_retention_seconds=_int(
+                env, "REFARCH_DLQ_RETENTION_SECONDS", cls.dlq_retention_seconds, minimum=60
             ),
             aws_region=_opt(env, "AWS_REGION") or _opt(env, "AWS_DEFAULT_REGION") or cls.aws_region,
             app_host=_opt(env, "REFARCH_APP_HOST") or cls.app_host,

@@ -6,6 +6,13 @@ lower-case words). Each file runs in its own transaction together with its row i
 half-applied. :func:`migrate` is idempotent and safe to run from several processes at once
 (an advisory lock serialises them). An applied file whose content later changes is an error:
 add a new file instead of editing one that databases have already run.
+
+After the files, :func:`migrate` revokes ``TEMPORARY`` on the database from ``PUBLIC`` and the
+service roles, on every run: a temporary table is how a caller would shadow the objects the
+``SECURITY DEFINER`` triggers write (see ``0005_definer_search_path.sql``), no service needs
+one, and database privileges are not copied by ``CREATE DATABASE ... TEMPLATE``, so a file
+applied once could not keep them. The database's owner (who runs loads, which stage through a
+temporary table) and superusers keep it; grant it back to other roles explicitly if they need it.
 """
 
 from __future__ import annotations
@@ -30,6 +37,27 @@ log = logging.getLogger(__name__)
 _FILE_NAME = re.compile(r"^(\d{4})_([a-z0-9_]+)\.sql$")
 #: Advisory lock key held while migrating (any constant; "refarch" in ASCII).
 _LOCK_KEY = 0x72656661726368
+
+# The service roles of 0002 (bootstrap.ROLE_NAMES), where they exist.
+_REVOKE_TEMPORARY = """
+DO $revoke$
+DECLARE
+    role_name text;
+BEGIN
+    EXECUTE format('REVOKE TEMPORARY ON DATABASE %I FROM PUBLIC', current_database());
+    FOREACH role_name IN ARRAY ARRAY['refarch_app', 'refarch_relay', 'refarch_indexer'] LOOP
+        IF EXISTS (SELECT 1 FROM pg_catalog.pg_roles WHERE rolname = role_name) THEN
+            EXECUTE format('REVOKE TEMPORARY ON DATABASE %I FROM %I', current_database(),
+                           role_name);
+        END IF;
+    END LOOP;
+END
+$revoke$
+"""
+_OWNS_DATABASE = """
+SELECT pg_catalog.pg_has_role(current_user, d.datdba, 'MEMBER')
+FROM pg_catalog.pg_database d WHERE d.datname = pg_catalog.current_database()
+"""
 
 _CREATE_TABLE = """
 CREATE TABLE IF NOT EXISTS schema_migrations (
@@ -140,6 +168,7 @@ def migrate(url: str, directory: Path | None = None) -> list[Migration]:
                 event(log, "migration_applied", version=migration.version, migration=migration.name,
                       seconds=time.monotonic() - started)
                 applied_now.append(migration)
+            _revoke_temporary(conn)
             unknown = sorted(set(applied) - {m.version for m in migrations})
             if unknown:
                 event(log, "migrations_unknown_to_this_version", level=logging.WARNING,
@@ -147,3 +176,14 @@ def migrate(url: str, directory: Path | None = None) -> list[Migration]:
         finally:
             conn.execute("SELECT pg_advisory_unlock(%s)", (_LOCK_KEY,))
     return applied_now
+
+
+def _revoke_temporary(conn: psycopg.Connection[Any]) -> None:
+    """Revoke ``TEMPORARY`` from PUBLIC and the service roles (see the module docstring)."""
+    row = conn.execute(_OWNS_DATABASE).fetchone()
+    if not row or not row[0]:
+        event(log, "temporary_not_revoked", level=logging.WARNING,
+              reason="the migrating role does not own the database",
+              fix="as its owner: REVOKE TEMPORARY ON DATABASE <db> FROM PUBLIC")
+        return
+    conn.execute(_REVOKE_TEMPORARY)

@@ -9,6 +9,10 @@ the URL to connect with).
 
 :func:`collect_status` returns a :class:`StatusReport`; :meth:`StatusReport.to_json` is what
 ``refarch status --json`` prints and :func:`format_status` what ``refarch status`` prints.
+
+On the local queue the report also has the age of the oldest message and dead letter, and a
+warning (``warnings``) once either reaches :data:`RETENTION_WARN_FRACTION` of its retention,
+before anything is dropped.
 """
 
 from __future__ import annotations
@@ -23,6 +27,9 @@ import psycopg
 from refarch.local.supervisor import pid_alive, read_state
 from refarch.redact import redact_url
 from refarch.settings import Settings
+
+#: Warn when the oldest message (or dead letter) has used this much of its retention.
+RETENTION_WARN_FRACTION = 0.75
 
 
 @dataclass(frozen=True)
@@ -78,13 +85,19 @@ class StatusReport:
     queue_visible: int | None = None
     queue_in_flight: int | None = None
     dead_letters: int | None = None
+    #: Local queue only: seconds since the oldest message was sent / dead-lettered.
+    queue_oldest_seconds: float | None = None
+    dead_letter_oldest_seconds: float | None = None
     index_vectors: int | None = None
     last_reconcile: LastReconcile | None = None
     freshness_lag_seconds: float | None = None
     #: When the figures were read (``time.time()``); ``None`` when the database was down.
     checked_at: float | None = None
-    #: Part (``postgres``, ``index``, ``index_host``, ``queue``) -> what went wrong.
+    #: Part (``postgres``, ``index``, ``index_host``, ``queue``, ``queue_retention``) -> what
+    #: went wrong.
     errors: dict[str, str] = field(default_factory=dict)
+    #: Things that still work but soon will not (messages about to expire).
+    warnings: list[str] = field(default_factory=list)
 
     def to_json(self) -> dict[str, Any]:
         """The report as ``refarch status --json`` prints it (the keys scripts and tests read).
@@ -94,6 +107,7 @@ class StatusReport:
         """
         out: dict[str, Any] = {
             "errors": dict(self.errors),
+            "warnings": list(self.warnings),
             "database_url": self.database_url,
             "index_host": self.index_host,
             "stack": asdict(self.stack),
@@ -108,6 +122,8 @@ class StatusReport:
             "queue_visible": self.queue_visible,
             "queue_in_flight": self.queue_in_flight,
             "dead_letters": self.dead_letters,
+            "queue_oldest_seconds": self.queue_oldest_seconds,
+            "dead_letter_oldest_seconds": self.dead_letter_oldest_seconds,
             "index_vectors": self.index_vectors,
             "last_reconcile": asdict(self.last_reconcile) if self.last_reconcile else None,
             "freshness_lag_seconds": self.freshness_lag_seconds,
@@ -224,6 +240,7 @@ def _collect(settings: Settings, report: StatusReport, url: str, db_up: bool) ->
             report.queue_visible, report.queue_in_flight, report.dead_letters = (
                 qs.visible, qs.in_flight, qs.dead,
             )
+            _retention(settings, report, queue)
         finally:
             queue.close()
     except Exception as exc:  # noqa: BLE001 - reported, not raised
@@ -266,6 +283,59 @@ def format_status(report: StatusReport) -> str:
             + (f" pid {proc.pid}" if proc.pid else "")
             + (f", {proc.restarts} restarts" if proc.restarts else "")
         )
+    for warning in report.warnings:
+        lines.append(f"warning: {warning}")
     for part, error in report.errors.items():
         lines.append(f"error ({part}): {error}")
     return "\n".join(lines)
+
+
+def _rounded(seconds: float | None) -> float | None:
+    return None if seconds is None else round(seconds, 3)
+
+
+def _days(seconds: float) -> str:
+    return f"{seconds / 86_400:.1f} days" if seconds >= 86_400 else f"{seconds:.0f} s"
+
+
+def retention_warnings(settings: Settings, oldest_message_seconds: float | None,
+                       oldest_dead_letter_seconds: float | None) -> list[str]:
+    """A warning for the queue and one for the DLQ whose oldest entry has used at least
+    :data:`RETENTION_WARN_FRACTION` of its retention (``REFARCH_QUEUE_RETENTION_SECONDS``,
+    ``REFARCH_DLQ_RETENTION_SECONDS``)."""
+    warnings = []
+    checks = (
+        ("queue", "message", oldest_message_seconds, settings.queue_retention_seconds,
+         "REFARCH_QUEUE_RETENTION_SECONDS",
+         "is the indexer running? A dropped change stays missing from the index until "
+         "`refarch reconcile --repair`"),
+        ("dead-letter queue", "dead letter", oldest_dead_letter_seconds,
+         settings.dlq_retention_seconds, "REFARCH_DLQ_RETENTION_SECONDS",
+         "fix the cause and redrive the dead letters before they are dropped"),
+    )
+    for where, what, age, retention, variable, advice in checks:
+        if age is None or age < RETENTION_WARN_FRACTION * retention:
+            continue
+        left = retention - age
+        when = f"expires in {_days(left)}" if left > 0 else "has expired (dropped at the next receive)"
+        warnings.append(
+            f"{where}: the oldest {what} is {_days(age)} old and {when}; {what}s are kept "
+            f"{_days(retention)} ({variable}={retention}): {advice}"
+        )
+    return warnings
+
+
+def _retention(settings: Settings, report: StatusReport, queue: object) -> None:
+    """The local queue's oldest ages and retention warnings (SQS keeps its ages in CloudWatch)."""
+    from refarch.queue.local import PostgresQueue
+
+    if not isinstance(queue, PostgresQueue):
+        return
+    try:
+        ages = queue.ages()
+    except Exception as exc:  # noqa: BLE001 - reported, not raised; the counts stand
+        report.errors["queue_retention"] = str(exc)
+        return
+    report.queue_oldest_seconds = _rounded(ages.oldest_message_seconds)
+    report.dead_letter_oldest_seconds = _rounded(ages.oldest_dead_letter_seconds)
+    report.warnings += retention_warnings(settings, *ages)

@@ -26,6 +26,10 @@ from refarch.queue.port import MAX_BATCH, OutgoingMessage, Queue
 Op = Literal["upsert", "delete"]
 Source = Literal["change", "backfill", "repair"]
 
+#: Largest product id and version: both are Postgres ``bigint``s. A larger number in a message
+#: could only fail the SQL that reads the row, taking its batch-mates down with it.
+MAX_BIGINT = 2**63 - 1
+
 _OPS: tuple[str, ...] = ("upsert", "delete")
 _SOURCES: tuple[str, ...] = ("change", "backfill", "repair")
 
@@ -88,9 +92,18 @@ class ProductChange:
         product_id = data.get("product_id")
         version = data.get("version")
         if not isinstance(product_id, int) or isinstance(product_id, bool) or product_id < 0:
-            raise MalformedMessageError(f"product_id must be a non-negative integer, got {product_id!r}")
+            raise MalformedMessageError(
+                f"product_id must be a non-negative integer, got {_shown(product_id)}")
+        if product_id > MAX_BIGINT:
+            raise MalformedMessageError(
+                f"product_id {_shown(product_id)} is out of range: product ids are Postgres "
+                f"bigints, at most {MAX_BIGINT}")
         if not isinstance(version, int) or isinstance(version, bool):
-            raise MalformedMessageError(f"version must be an integer, got {version!r}")
+            raise MalformedMessageError(f"version must be an integer, got {_shown(version)}")
+        if not -MAX_BIGINT - 1 <= version <= MAX_BIGINT:
+            raise MalformedMessageError(
+                f"version {_shown(version)} of product_id {product_id} is out of range: "
+                f"versions are Postgres bigints, at most {MAX_BIGINT}")
         op = data.get("op", "upsert")
         if op not in _OPS:
             raise MalformedMessageError(f"op must be one of {', '.join(_OPS)}, got {op!r}")
@@ -109,6 +122,15 @@ class ProductChange:
                 changed_at = changed_at.replace(tzinfo=UTC)
         run = data.get("run")
         return cls(product_id, version, op, changed_at, source, str(run) if run else None)
+
+
+def _shown(value: object, limit: int = 40) -> str:
+    """``repr(value)`` cut to ``limit`` characters (a hostile number may have 4,000 digits)."""
+    text = repr(value)
+    if len(text) <= limit:
+        return text
+    unit = "digits" if isinstance(value, int) else "characters"
+    return f"{text[:limit]}... ({len(text)} {unit})"
 
 
 def publish(queue: Queue, changes: Sequence[ProductChange]) -> int:

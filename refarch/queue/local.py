@@ -25,6 +25,13 @@ How the SQS semantics map onto the tables:
   at once with its error. Either way its group is unblocked.
 * **Deduplication.** ``queue_dedup`` remembers each deduplication id for 5 minutes, also after
   the message is deleted (as SQS does).
+* **Retention.** As on SQS, a message is dropped ``retention_seconds`` after it was sent (4
+  days by default) and a dead letter ``dlq_retention_seconds`` after it was dead-lettered (14
+  days; a FIFO DLQ on SQS also counts from the move). Expired rows are deleted by
+  :meth:`PostgresQueue.expire`, which a consumer's receive runs at most once a minute, so an
+  expired message may still be delivered for up to a minute (SQS also expires asynchronously);
+  each drop is counted in a ``queue_expired`` warning. ``ages()`` gives the oldest ages, which
+  ``refarch status`` compares with the retention to warn before anything expires.
 * **Long polling.** Senders ``NOTIFY refarch_queue`` (payload: the queue name) in the sending
   transaction; a waiting receive ``LISTEN``s, and also wakes when the next hidden message's
   visibility ends and at least every ``poll_interval`` seconds. NOTIFY is only a wake-up: the
@@ -64,11 +71,14 @@ from refarch.queue.port import (
 )
 from refarch.queue.validation import (
     DEDUP_WINDOW_SECONDS,
+    DEFAULT_DLQ_RETENTION_SECONDS,
+    DEFAULT_RETENTION_SECONDS,
     check_limit,
     check_max_messages,
     check_max_receives,
     check_queue_name,
     check_receipt_handles,
+    check_retention,
     check_send_batch,
     check_timeout,
     check_wait,
@@ -79,7 +89,8 @@ log = logging.getLogger(__name__)
 
 #: The NOTIFY channel senders signal on; the payload is the queue name.
 NOTIFY_CHANNEL = "refarch_queue"
-#: How often expired deduplication ids are swept, per queue object (seconds).
+#: How often expired deduplication ids, messages and dead letters are swept, per queue
+#: object (seconds).
 _SWEEP_EVERY = 60.0
 
 _SEND = """
@@ -219,10 +230,47 @@ SELECT count(*) FILTER (WHERE visible_at <= now()),
 FROM queue_messages WHERE queue = %(queue)s
 """
 
+# Messages past their retention (counted from the send), dead letters past theirs (counted
+# from the move to the DLQ, as on an SQS FIFO DLQ). In flight or not: SQS drops both.
+_EXPIRE = """
+WITH messages AS (
+    DELETE FROM queue_messages
+    WHERE queue = %(queue)s AND sent_at <= now() - make_interval(secs => %(retention)s)
+    RETURNING 1
+), dead AS (
+    DELETE FROM queue_dead_letters
+    WHERE queue = %(queue)s AND dead_at <= now() - make_interval(secs => %(dlq_retention)s)
+    RETURNING 1
+)
+SELECT (SELECT count(*) FROM messages), (SELECT count(*) FROM dead)
+"""
+
+_AGES = """
+SELECT extract(epoch FROM now() - (SELECT min(sent_at) FROM queue_messages
+                                   WHERE queue = %(queue)s))::float8,
+       extract(epoch FROM now() - (SELECT min(dead_at) FROM queue_dead_letters
+                                   WHERE queue = %(queue)s))::float8
+"""
+
 _NEXT_VISIBLE_IN = """
 SELECT extract(epoch FROM min(visible_at) - now())::float8
 FROM queue_messages WHERE queue = %(queue)s AND visible_at > now()
 """
+
+
+class Expired(NamedTuple):
+    """What one :meth:`PostgresQueue.expire` dropped."""
+
+    messages: int
+    dead_letters: int
+
+
+class QueueAges(NamedTuple):
+    """Seconds since the oldest message was sent and the oldest dead letter was dead-lettered
+    (``None`` when there is none): what retention is measured against."""
+
+    oldest_message_seconds: float | None
+    oldest_dead_letter_seconds: float | None
 
 
 class PostgresQueue:
@@ -232,6 +280,8 @@ class PostgresQueue:
     connection pool, opened on first use and closed by :meth:`close`) or an open
     :class:`psycopg_pool.ConnectionPool` the caller owns. Several queues share the tables,
     told apart by ``name``. The tables come from the migrations (``refarch db migrate``).
+    ``retention_seconds`` and ``dlq_retention_seconds`` bound how long messages and dead
+    letters are kept (60 s to 14 days, as on SQS; see the module docstring).
     """
 
     def __init__(
@@ -243,10 +293,15 @@ class PostgresQueue:
         *,
         poll_interval: float = 1.0,
         max_connections: int = 8,
+        retention_seconds: float = DEFAULT_RETENTION_SECONDS,
+        dlq_retention_seconds: float = DEFAULT_DLQ_RETENTION_SECONDS,
     ) -> None:
         self.name = check_queue_name(name)
         self.max_receives = check_max_receives(max_receives)
         self.visibility_timeout = check_timeout(visibility_timeout)
+        self.retention_seconds = check_retention(retention_seconds)
+        self.dlq_retention_seconds = check_retention(dlq_retention_seconds,
+                                                     "dlq_retention_seconds")
         if not poll_interval > 0:
             raise InputError(
                 f"poll_interval={poll_interval!r} must be a positive number of seconds"
@@ -266,6 +321,7 @@ class PostgresQueue:
         self._max_connections = max_connections
         self._pool_lock = threading.Lock()
         self._last_sweep = 0.0
+        self._last_expiry: float | None = None
 
     # -- connections ---------------------------------------------------------------------
 
@@ -425,6 +481,7 @@ class PostgresQueue:
         )
         wait = check_wait(wait_seconds)
         with self._connection() as conn:
+            self._expire_if_due(conn)
             if wait == 0:
                 return self._receive_once(conn, limit, timeout)
             deadline = time.monotonic() + wait
@@ -443,6 +500,20 @@ class PostgresQueue:
             finally:
                 if not conn.closed:  # a dropped connection is discarded by the pool anyway
                     self._set_listening(conn, False)
+
+    def _expire_if_due(self, conn: psycopg.Connection[Any]) -> None:
+        now = time.monotonic()
+        if self._last_expiry is not None and now - self._last_expiry < _SWEEP_EVERY:
+            return
+        self._last_expiry = now
+        try:
+            self._expire(conn)
+        except psycopg.errors.InsufficientPrivilege as exc:
+            # Expiry must never stop delivery: report it and carry on (the statement failed
+            # alone, in autocommit, so the connection is fine).
+            event(log, "queue_expiry_refused", level=logging.WARNING, queue=self.name,
+                  error=exc.diag.message_primary,
+                  fix="grant DELETE on queue_messages and queue_dead_letters (migration 0006)")
 
     def _set_listening(self, conn: psycopg.Connection[Any], on: bool) -> None:
         statement = "LISTEN {}" if on else "UNLISTEN {}"
@@ -624,6 +695,37 @@ class PostgresQueue:
                     conn.execute("SELECT pg_notify(%s, %s)", (NOTIFY_CHANNEL, self.name))
         event(log, "queue_redriven", queue=self.name, count=len(moved))
         return len(moved)
+
+    def expire(self) -> Expired:
+        """Drop the messages and dead letters past their retention now; returns the counts.
+
+        Receives run this by themselves (at most once a minute); it needs the consumer's
+        rights (delete on both tables: the indexer role or the owner).
+        """
+        with self._connection() as conn:
+            return self._expire(conn)
+
+    def _expire(self, conn: psycopg.Connection[Any]) -> Expired:
+        row = conn.execute(_EXPIRE, {
+            "queue": self.name, "retention": self.retention_seconds,
+            "dlq_retention": self.dlq_retention_seconds,
+        }).fetchone()
+        assert row is not None
+        expired = Expired(messages=int(row[0]), dead_letters=int(row[1]))
+        if expired.messages or expired.dead_letters:
+            # A dropped change is lost to the index until a reconcile finds the drift.
+            event(log, "queue_expired", level=logging.WARNING, queue=self.name,
+                  messages=expired.messages, dead_letters=expired.dead_letters,
+                  retention_seconds=self.retention_seconds,
+                  dlq_retention_seconds=self.dlq_retention_seconds)
+        return expired
+
+    def ages(self) -> QueueAges:
+        """How old the oldest message and the oldest dead letter are (see :class:`QueueAges`)."""
+        with self._connection() as conn:
+            row = conn.execute(_AGES, {"queue": self.name}).fetchone()
+        assert row is not None
+        return QueueAges(row[0], row[1])
 
     def stats(self) -> QueueStats:
         """Visible (waiting), in-flight and dead-lettered counts, exact at one instant."""

@@ -26,6 +26,12 @@ DEDUP_WINDOW_SECONDS = 300.0
 MAX_VISIBILITY_SECONDS = 43_200.0
 #: Longest long-poll wait of one receive (SQS: 20 seconds).
 MAX_WAIT_SECONDS = 20.0
+#: Shortest and longest message retention (SQS MessageRetentionPeriod: 1 minute to 14 days).
+MIN_RETENTION_SECONDS = 60
+MAX_RETENTION_SECONDS = 14 * 86_400
+#: SQS's default retention (4 days); the DLQ keeps its messages the longest SQS allows.
+DEFAULT_RETENTION_SECONDS = 4 * 86_400
+DEFAULT_DLQ_RETENTION_SECONDS = MAX_RETENTION_SECONDS
 #: Errors recorded with a dead letter are cut to this many characters (an SQS message
 #: attribute counts towards the 256 KiB message size).
 MAX_ERROR_CHARS = 4096
@@ -128,6 +134,21 @@ def check_timeout(value: float, name: str = "visibility_timeout") -> float:
     ):
         raise InputError(
             f"{name}={value!r} is invalid: use 0 to {MAX_VISIBILITY_SECONDS:.0f} seconds"
+        )
+    return float(value)
+
+
+def check_retention(value: float, name: str = "retention_seconds") -> float:
+    """Return ``value`` if it is a valid message retention (60 s to 14 days, as on SQS)."""
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, (int, float))
+        or not math.isfinite(value)
+        or not MIN_RETENTION_SECONDS <= value <= MAX_RETENTION_SECONDS
+    ):
+        raise InputError(
+            f"{name}={value!r} is invalid: use {MIN_RETENTION_SECONDS} to "
+            f"{MAX_RETENTION_SECONDS} seconds (1 minute to 14 days, as SQS allows)"
         )
     return float(value)
 

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime, timedelta
 
 import pytest
 
 from refarch.pipeline.changes import MalformedMessageError, ProductChange
 from refarch.pipeline.outbox import OutboxRow, coalesce
+from refarch.queue.port import OutgoingMessage
+from tests.unit.pipeline.fake_pipeline import FakePipeline
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 
@@ -43,6 +46,31 @@ def test_malformed_bodies_are_rejected_with_the_reason(body: str, message: str) 
         ProductChange.from_json(body)
 
 
+def test_a_product_id_beyond_bigint_is_a_malformed_message_naming_it() -> None:
+    huge = "9" * 600
+    with pytest.raises(MalformedMessageError, match=r"product_id 9{40}\.\.\. \(600 digits\) "
+                       r"is out of range: product ids are Postgres bigints, at most "
+                       r"9223372036854775807") as caught:
+        ProductChange.from_json(f'{{"product_id": {huge}, "version": 1}}')
+    assert len(str(caught.value)) < 200  # the 600 digits are not echoed whole
+
+
+@pytest.mark.parametrize("field", ["product_id", "version"])
+def test_bigint_bounds_are_inclusive(field: str) -> None:
+    largest = 2**63 - 1
+    body = {"product_id": 1, "version": 1, field: largest}
+    change = ProductChange.from_json(json.dumps(body))
+    assert getattr(change, field) == largest
+    body[field] = largest + 1
+    with pytest.raises(MalformedMessageError, match=f"{field} {largest + 1} .*out of range"):
+        ProductChange.from_json(json.dumps(body))
+
+
+def test_a_version_below_bigint_is_malformed() -> None:
+    with pytest.raises(MalformedMessageError, match="version -9223372036854775809 of product_id 3"):
+        ProductChange.from_json(json.dumps({"product_id": 3, "version": -(2**63) - 1}))
+
+
 def test_coalesce_keeps_one_change_per_product_latest_version_earliest_time() -> None:
     rows = [
         OutboxRow(1, 10, "upsert", 5, T0),
@@ -59,3 +87,21 @@ def test_coalesce_keeps_one_change_per_product_latest_version_earliest_time() ->
 
 def test_coalesce_of_nothing_is_nothing() -> None:
     assert coalesce([]) == []
+
+
+def test_a_product_id_beyond_bigint_is_dead_lettered_alone_naming_it() -> None:
+    pipeline = FakePipeline()
+    # Postgres would refuse the whole batch's read of the rows (bigint out of range); the
+    # message is refused when parsed instead, so its batch-mates are indexed.
+    good = [pipeline.insert(f"OK-{i}") for i in range(3)]
+    pipeline.relay()
+    huge = "7" * 600
+    pipeline.queue.send_batch([OutgoingMessage(body=f'{{"product_id": {huge}, "version": 1}}',
+                                               group_id="huge", dedup_id="huge-1")])
+    result = pipeline.worker.step()
+    assert (result.received, result.dead_lettered) == (4, 1)
+    assert set(pipeline.index_state()) == set(good)
+    (letter,) = pipeline.queue.dead_letters()
+    assert letter.group_id == "huge" and letter.receive_count == 1
+    assert (letter.error or "").startswith("malformed message: product_id 7777")
+    assert "(600 digits) is out of range" in (letter.error or "")

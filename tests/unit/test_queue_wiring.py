@@ -84,3 +84,61 @@ def test_sqs_needs_both_queue_urls() -> None:
 def test_limits_beyond_sqs_are_config_errors(changes: dict[str, int], match: str) -> None:
     with pytest.raises(ConfigError, match=match):
         build_queue(Settings.from_env({}).with_(**changes), conninfo="dbname=x")
+
+
+def test_retention_defaults_match_sqs_and_the_cloud_stack() -> None:
+    from refarch.deploy.program import load_infra
+    from refarch.queue.validation import DEFAULT_DLQ_RETENTION_SECONDS, DEFAULT_RETENTION_SECONDS
+
+    s = Settings.from_env({})
+    cloud = load_infra("config").StackConfig()
+    day = 86_400
+    assert s.queue_retention_seconds == DEFAULT_RETENTION_SECONDS == cloud.queue_retention_days * day
+    assert s.dlq_retention_seconds == DEFAULT_DLQ_RETENTION_SECONDS == cloud.dlq_retention_days * day
+    assert (s.queue_retention_seconds, s.dlq_retention_seconds) == (4 * day, 14 * day)
+    q = build_queue(s, conninfo="dbname=x")
+    try:
+        assert isinstance(q, PostgresQueue)
+        assert (q.retention_seconds, q.dlq_retention_seconds) == (4 * day, 14 * day)
+    finally:
+        q.close()
+
+
+def test_retention_is_read_from_the_environment() -> None:
+    s = Settings.from_env({"REFARCH_QUEUE_RETENTION_SECONDS": "60",
+                           "REFARCH_DLQ_RETENTION_SECONDS": "7200"})
+    q = build_queue(s, conninfo="dbname=x")
+    try:
+        assert isinstance(q, PostgresQueue)
+        assert (q.retention_seconds, q.dlq_retention_seconds) == (60.0, 7200.0)
+    finally:
+        q.close()
+
+
+@pytest.mark.parametrize(
+    ("env", "match"),
+    [
+        ({"REFARCH_QUEUE_RETENTION_SECONDS": "59"}, "REFARCH_QUEUE_RETENTION_SECONDS=59 is below"),
+        ({"REFARCH_DLQ_RETENTION_SECONDS": "2d"}, "REFARCH_DLQ_RETENTION_SECONDS='2d'"),
+    ],
+)
+def test_bad_retention_settings_name_the_variable(env: dict[str, str], match: str) -> None:
+    with pytest.raises(ConfigError, match=match):
+        Settings.from_env(env)
+
+
+@pytest.mark.parametrize("field", ["queue_retention_seconds", "dlq_retention_seconds"])
+def test_retention_beyond_14_days_is_a_config_error(field: str) -> None:
+    variable = "REFARCH_" + field.upper()
+    with pytest.raises(ConfigError, match=f"{variable}=1209601 is above 1209600 seconds"):
+        build_queue(Settings.from_env({}).with_(**{field: 1_209_601}), conninfo="dbname=x")
+
+
+@pytest.mark.parametrize("value", [59, 1_209_601, float("nan"), True])
+def test_the_local_queue_refuses_a_retention_sqs_would_refuse(value: float) -> None:
+    from refarch.errors import InputError
+
+    with pytest.raises(InputError, match="use 60 to 1209600 seconds"):
+        PostgresQueue("dbname=x", retention_seconds=value)
+    with pytest.raises(InputError, match="dlq_retention_seconds="):
+        PostgresQueue("dbname=x", dlq_retention_seconds=value)

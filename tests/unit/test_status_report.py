@@ -10,12 +10,17 @@ from refarch.local.status import (
     StackState,
     StatusReport,
     format_status,
+    retention_warnings,
 )
+from refarch.settings import Settings
+
+DAY = 86_400
 
 #: The keys of ``refarch status --json`` with everything up, in the order printed.
-FULL_KEYS = ["errors", "database_url", "index_host", "stack", "processes", "app_url", "products",
-             "outbox_pending", "outbox_oldest_seconds", "queue_visible", "queue_in_flight",
-             "dead_letters", "index_vectors", "last_reconcile", "freshness_lag_seconds",
+FULL_KEYS = ["errors", "warnings", "database_url", "index_host", "stack", "processes", "app_url",
+             "products", "outbox_pending", "outbox_oldest_seconds", "queue_visible",
+             "queue_in_flight", "dead_letters", "queue_oldest_seconds",
+             "dead_letter_oldest_seconds", "index_vectors", "last_reconcile", "freshness_lag_seconds",
              "postgres", "checked_at"]
 
 
@@ -30,6 +35,8 @@ def _full_report() -> StatusReport:
         index_vectors=9, last_reconcile=LastReconcile("2024-01-01T00:00:00+00:00", 10, 9, 1, 0,
                                                       0, 1, 0),
         freshness_lag_seconds=1.25, checked_at=1700000000.0, errors={"queue": "down"},
+        queue_oldest_seconds=12.5, dead_letter_oldest_seconds=None,
+        warnings=["queue: the oldest message is old"],
     )
 
 
@@ -43,6 +50,8 @@ def test_a_full_report_has_every_key_in_order() -> None:
                                      "vectors": 9, "missing": 1, "stale": 0, "orphaned": 0,
                                      "drift": 1, "repaired": 0}
     assert out["errors"] == {"queue": "down"}
+    assert out["warnings"] == ["queue: the oldest message is old"]
+    assert (out["queue_oldest_seconds"], out["dead_letter_oldest_seconds"]) == (12.5, None)
     assert json.loads(json.dumps(out)) == out  # JSON-able as it is
 
 
@@ -63,3 +72,34 @@ def test_the_text_report_shows_processes_reconcile_and_errors() -> None:
     assert "process app          backoff, 3 restarts" in text
     assert "app:             http://127.0.0.1:8501" in text
     assert "error (queue): down" in text
+    assert "warning: queue: the oldest message is old" in text
+
+
+def test_no_retention_warning_below_75_percent_or_when_empty() -> None:
+    settings = Settings.from_env({})  # 4 days for the queue, 14 for the DLQ
+    assert retention_warnings(settings, None, None) == []
+    assert retention_warnings(settings, 2.99 * DAY, 10.49 * DAY) == []
+
+
+def test_the_queue_warns_at_75_percent_of_its_retention_naming_the_setting() -> None:
+    settings = Settings.from_env({})
+    (warning,) = retention_warnings(settings, 3 * DAY, None)
+    assert warning.startswith("queue: the oldest message is 3.0 days old and expires in 1.0 days;")
+    assert "REFARCH_QUEUE_RETENTION_SECONDS=345600" in warning
+    assert "reconcile --repair" in warning
+
+
+def test_the_dlq_warns_on_its_own_retention() -> None:
+    settings = Settings.from_env({"REFARCH_DLQ_RETENTION_SECONDS": "3600"})
+    (warning,) = retention_warnings(settings, 60.0, 2700.0)  # 75% of an hour
+    assert warning.startswith("dead-letter queue: the oldest dead letter is 2700 s old and "
+                              "expires in 900 s;")
+    assert "REFARCH_DLQ_RETENTION_SECONDS=3600" in warning and "redrive" in warning
+
+
+def test_an_overdue_message_is_reported_as_expired() -> None:
+    settings = Settings.from_env({"REFARCH_QUEUE_RETENTION_SECONDS": "600"})
+    warnings = retention_warnings(settings, 650.0, 30 * DAY)
+    assert len(warnings) == 2
+    assert "650 s old and has expired (dropped at the next receive)" in warnings[0]
+    assert "30.0 days old and has expired" in warnings[1]

@@ -9,7 +9,7 @@ add a new file instead of editing one that databases have already run.
 
 After the files, :func:`migrate` revokes ``TEMPORARY`` on the database from ``PUBLIC`` and the
 service roles, on every run: a temporary table is how a caller would shadow the objects the
-``SECURITY DEFINER`` triggers write (see ``0005_definer_search_path.sql``), no service needs
+``SECURITY DEFINER`` triggers write (see ``0006_definer_search_path.sql``), no service needs
 one, and database privileges are not copied by ``CREATE DATABASE ... TEMPLATE``, so a file
 applied once could not keep them. The database's owner (who runs loads, which stage through a
 temporary table) and superusers keep it; grant it back to other roles explicitly if they need it.

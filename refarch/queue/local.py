@@ -513,7 +513,7 @@ class PostgresQueue:
             # alone, in autocommit, so the connection is fine).
             event(log, "queue_expiry_refused", level=logging.WARNING, queue=self.name,
                   error=exc.diag.message_primary,
-                  fix="grant DELETE on queue_messages and queue_dead_letters (migration 0006)")
+                  fix="grant DELETE on queue_messages and queue_dead_letters (migration 0007)")
 
     def _set_listening(self, conn: psycopg.Connection[Any], on: bool) -> None:
         statement = "LISTEN {}" if on else "UNLISTEN {}"

@@ -144,7 +144,7 @@ def test_the_indexer_role_sweeps_both_tables_and_the_relay_role_sends(
     relay.send_batch([_msg("old", "h")])
     _age(db, name, MINUTE + 1)
     _age(db, name, MINUTE + 1, table="queue_dead_letters")
-    # A new indexer's first receive sweeps both tables (0006 lets it delete dead letters);
+    # A new indexer's first receive sweeps both tables (0007 lets it delete dead letters);
     # the one that already swept this minute waits for the next.
     assert [m.body for m in indexer.receive(10)] == ["old"]
     restarted = make(name=name, url=with_user(db, ROLE_NAMES["indexer"]))
@@ -213,5 +213,5 @@ def test_a_consumer_that_may_not_expire_still_receives(
         finally:
             conn.execute(f"DROP OWNED BY {role}")
             conn.execute(f"DROP ROLE {role}")
-    assert any("queue_expiry_refused" in r.getMessage() and "migration 0006" in r.getMessage()
+    assert any("queue_expiry_refused" in r.getMessage() and "migration 0007" in r.getMessage()
                for r in caplog.records)

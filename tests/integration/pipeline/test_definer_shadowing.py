@@ -7,7 +7,7 @@ function's ``search_path`` lists it last, so a role that may create a temporary 
 the indexer then skips: the change would never reach the index. Two defences, each tested on
 its own: the service roles may not create temporary objects at all (``migrate`` revokes
 ``TEMPORARY``), and every definer function pins ``search_path`` with ``pg_temp`` last or
-names everything by schema (migration 0005), which holds even where ``TEMPORARY`` was granted
+names everything by schema (migration 0006), which holds even where ``TEMPORARY`` was granted
 back.
 """
 

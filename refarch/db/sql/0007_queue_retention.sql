@@ -1,4 +1,4 @@
--- 0006: the local queue drops dead letters past their retention (refarch.queue.local), and the
+-- 0007: the local queue drops dead letters past their retention (refarch.queue.local), and the
 -- consumer that sweeps them, the indexer role, may now delete them (it could already delete
 -- queue messages). Safe to run again.
 

@@ -1,4 +1,4 @@
--- 0005: the SECURITY DEFINER functions cannot be shadowed by a caller's temporary objects.
+-- 0006: the SECURITY DEFINER functions cannot be shadowed by a caller's temporary objects.
 --
 -- 0002 pinned their search_path FROM CURRENT ("$user", public), which leaves pg_temp out, and
 -- PostgreSQL then searches the caller's temporary schema FIRST for tables and sequences: a

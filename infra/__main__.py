@@ -8,6 +8,7 @@ and runs :func:`infra.program.build_stack` inline.
     pulumi stack init dev
     pulumi config set aws:region us-east-1        # optional, default us-east-1
     pulumi config set --secret pinecone:apiKey    # required
+    pulumi config set refarch:domainName search.example.org   # required (TLS, sign-in)
     pulumi config set refarch:appMaxTasks 6       # any StackConfig field, camelCase
     pulumi up
 """
@@ -23,6 +24,7 @@ import pulumi
 
 from infra.config import NAMESPACE, StackConfig
 from infra.program import build_stack
+from refarch.errors import ConfigError
 
 refarch_config = pulumi.Config(NAMESPACE)
 config = StackConfig.from_values(
@@ -30,4 +32,10 @@ config = StackConfig.from_values(
     stack=pulumi.get_stack(),
     aws_region=pulumi.Config("aws").get("region") or StackConfig.aws_region,
 )
-build_stack(config, pulumi.Config("pinecone").require_secret("apiKey"))
+if config.uses_placeholder_domain:
+    # Only the offline plan may use the placeholder: ACM could never validate it.
+    raise ConfigError("refarch:domainName is not set: the app needs a DNS name for its "
+                      "certificate and sign-in (pulumi config set refarch:domainName "
+                      "search.example.org), or refarch:unsafeNoTls=true for a workshop")
+build_stack(config, pulumi.Config("pinecone").require_secret("apiKey"),
+            refarch_config.get_secret("oidcClientSecret"))

@@ -42,6 +42,14 @@ _FARGATE_MEMORY: dict[int, range] = {
 }
 
 _NAME = re.compile(r"^[a-z][a-z0-9-]{0,19}$")
+_DOMAIN = re.compile(r"^(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$")
+
+#: The app's name in an offline plan when ``domainName`` is unset (a reserved example name: a
+#: real deploy refuses it, see :attr:`StackConfig.uses_placeholder_domain`).
+PLACEHOLDER_DOMAIN = "refarch.example.com"
+#: The keys ``authProvider=oidc`` needs.
+OIDC_FIELDS = ("oidc_issuer", "oidc_authorization_endpoint", "oidc_token_endpoint",
+               "oidc_user_info_endpoint", "oidc_client_id")
 
 
 def camel(name: str) -> str:
@@ -74,10 +82,39 @@ class StackConfig:
     az_count: int = 2
     #: NAT gateways (1 saves money; one per AZ survives an AZ outage).
     nat_gateway_count: int = 1
-    #: Who may reach the load balancer on 80/443 (the internet by default).
+    #: Who may reach the load balancer on 80/443 (the internet by default; sign-in guards it).
+    #: A comma-separated list or JSON array of CIDRs, e.g. ``203.0.113.0/24,198.51.100.7/32``.
     alb_ingress_cidrs: tuple[str, ...] = ("0.0.0.0/0",)
-    #: ACM certificate ARN; when set the ALB serves HTTPS on 443 and redirects 80 to it.
+
+    # --- TLS and sign-in ------------------------------------------------------------------
+    #: The name users open the app at (``search.example.org``). An ACM certificate is requested
+    #: for it and DNS-validated (automatically with ``hostedZoneId``), and it is the sign-in
+    #: callback's host. Unset, the offline plan uses :data:`PLACEHOLDER_DOMAIN` and a deploy is
+    #: refused until it is set.
+    domain_name: str | None = None
+    #: Route 53 hosted zone of ``domainName``: validation records and an alias to the ALB are
+    #: created in it. Without it, add the validation CNAME the ``certificate_validation`` output
+    #: shows and point the name at the ALB yourself.
+    hosted_zone_id: str | None = None
+    #: An existing ACM certificate ARN (for ``domainName``) instead of requesting one.
     certificate_arn: str | None = None
+    #: Who signs users in: ``cognito`` (a user pool and its hosted UI, users added by
+    #: ``refarch deploy add-user``) or ``oidc`` (the provider given by the ``oidc*`` keys, its
+    #: client secret in the secret config ``refarch:oidcClientSecret``).
+    auth_provider: str = "cognito"
+    oidc_issuer: str | None = None
+    oidc_authorization_endpoint: str | None = None
+    oidc_token_endpoint: str | None = None
+    oidc_user_info_endpoint: str | None = None
+    oidc_client_id: str | None = None
+    #: Minutes a sign-in lasts before the ALB asks again.
+    session_timeout_minutes: int = 720
+    #: UNSAFE, for a short workshop only: no certificate, plain HTTP on port 80. Implies
+    #: ``unsafeNoSignIn`` (the ALB authenticates on HTTPS listeners only). Reported as a warning.
+    unsafe_no_tls: bool = False
+    #: UNSAFE, for a short workshop only: anyone who reaches the ALB may edit and delete
+    #: products and redrive the DLQ. Reported as a warning.
+    unsafe_no_sign_in: bool = False
 
     # --- database -------------------------------------------------------------------
     db_instance_class: str = "db.t4g.micro"
@@ -86,9 +123,13 @@ class StackConfig:
     db_max_allocated_storage_gb: int = 100
     db_backup_retention_days: int = 7
     db_multi_az: bool = False
-    #: Production switch: deletion protection on RDS and Pinecone, a final DB snapshot,
-    #: a recovery window on secrets, no force-delete of the image repository.
-    protect_data: bool = False
+    #: Mark the stack as throw-away (a ``dev`` sandbox): no deletion protection on RDS and
+    #: Pinecone, no final DB snapshot, secrets deleted at once, the image repository deleted
+    #: with its images. Every other stack keeps its data; the plan reports this as a warning.
+    disposable: bool = False
+    #: Days a deleted secret can be restored (Secrets Manager allows 7..30); disposable
+    #: stacks delete secrets at once.
+    secret_recovery_days: int = 30
 
     # --- queue ----------------------------------------------------------------------
     queue_visibility_timeout_seconds: int = 60
@@ -96,6 +137,13 @@ class StackConfig:
     queue_max_receive_count: int = 5
     queue_retention_days: int = 4
     dlq_retention_days: int = 14
+
+    #: When the scheduled repair (``refarch reconcile --repair``) runs (EventBridge Scheduler
+    #: expression). It re-enqueues products whose message expired or sits in the DLQ.
+    reconcile_schedule: str = "rate(1 hour)"
+    #: Percent of the queue's retention after which the oldest message raises an alarm
+    #: (well before SQS deletes it unprocessed).
+    queue_retention_alarm_percent: int = 50
 
     # --- vector index ---------------------------------------------------------------
     index_name: str = "products"
@@ -122,6 +170,9 @@ class StackConfig:
     indexer_reads_database: bool = True
     relay_tasks: int = 1
     log_level: str = "INFO"
+    #: ECS Exec into the service tasks (``refarch deploy psql``): the only way to a psql prompt,
+    #: as the database is private. Every session is logged by CloudTrail.
+    operator_exec: bool = True
 
     # --- autoscaling ----------------------------------------------------------------
     app_min_tasks: int = 1
@@ -142,6 +193,55 @@ class StackConfig:
 
     def __post_init__(self) -> None:
         self._validate()
+
+    # --- TLS and sign-in, derived -------------------------------------------------------
+
+    @property
+    def tls(self) -> bool:
+        """Whether the ALB serves HTTPS (everything but ``unsafeNoTls``)."""
+        return not self.unsafe_no_tls
+
+    @property
+    def sign_in(self) -> bool:
+        """Whether the ALB authenticates every request."""
+        return self.tls and not self.unsafe_no_sign_in
+
+    @property
+    def app_domain(self) -> str | None:
+        """The app's host name: ``domainName``, the placeholder when TLS needs one and none is
+        set, or None (plain HTTP on the ALB's own name)."""
+        if not self.tls:
+            return self.domain_name
+        return self.domain_name or PLACEHOLDER_DOMAIN
+
+    @property
+    def protect_data(self) -> bool:
+        """Deletion protection, final snapshot, secret recovery: everything but disposable."""
+        return not self.disposable
+
+    @property
+    def recovery_window_days(self) -> int:
+        """Secrets Manager's recovery window for this stack's secrets (0 = delete at once)."""
+        return 0 if self.disposable else self.secret_recovery_days
+
+    @property
+    def uses_placeholder_domain(self) -> bool:
+        """True when TLS is on and no ``domainName`` is set: fine offline, refused on deploy."""
+        return self.tls and self.domain_name is None
+
+    def unsafe_flags(self) -> list[str]:
+        """The loudly named opt-outs that are on, each with what it costs (for warnings)."""
+        found = []
+        if self.unsafe_no_tls:
+            found.append("unsafeNoTls=true: the app is served over plain HTTP, passwords and "
+                         "data cross the internet unencrypted")
+        if not self.sign_in:
+            found.append("unsafeNoSignIn=true (or implied by unsafeNoTls): anyone who reaches "
+                         "the load balancer can edit and delete products")
+        if self.disposable:
+            found.append("disposable=true: no deletion protection, no final snapshot, secrets "
+                         "deleted at once; destroy loses the data")
+        return found
 
     # --- derived values ---------------------------------------------------------------
 
@@ -229,6 +329,33 @@ class StackConfig:
                 raise bad("alb_ingress_cidrs", f"{cidr!r} is not a CIDR block") from None
         if self.certificate_arn is not None and not self.certificate_arn.startswith("arn:"):
             raise bad("certificate_arn", f"{self.certificate_arn!r} is not an ARN")
+        if self.domain_name is not None and not _DOMAIN.match(self.domain_name):
+            raise bad("domain_name", f"{self.domain_name!r} is not a DNS name "
+                      "(like search.example.org)")
+        if self.hosted_zone_id is not None and self.domain_name is None:
+            raise bad("hosted_zone_id", "needs domainName (the name to create records for)")
+        if self.unsafe_no_tls and (self.certificate_arn or self.hosted_zone_id):
+            raise bad("unsafe_no_tls", "is on, but certificateArn/hostedZoneId are set: "
+                      "remove one or the other")
+        if self.auth_provider not in ("cognito", "oidc"):
+            raise bad("auth_provider", f"{self.auth_provider!r} must be cognito or oidc")
+        if self.auth_provider == "oidc" and self.sign_in:
+            for key in OIDC_FIELDS:
+                value = getattr(self, key)
+                if not value or (key != "oidc_client_id" and not value.startswith("https://")):
+                    raise bad(key, f"{value!r}: authProvider=oidc needs every oidc* key "
+                              "(the issuer and endpoints as https:// URLs, and the client id)")
+        if not 1 <= self.session_timeout_minutes <= 10_080:
+            raise bad("session_timeout_minutes", "must be 1..10080 (7 days)")
+        if not 7 <= self.secret_recovery_days <= 30:
+            raise bad("secret_recovery_days", f"{self.secret_recovery_days}: Secrets Manager "
+                      "keeps deleted secrets 7..30 days (a disposable stack deletes them at once)")
+        if not re.match(r"^(rate\(\d+ (minute|minutes|hour|hours|day|days)\)|cron\(.+\))$",
+                        self.reconcile_schedule):
+            raise bad("reconcile_schedule", f"{self.reconcile_schedule!r} must be an "
+                      "EventBridge Scheduler rate(...) or cron(...) expression")
+        if not 10 <= self.queue_retention_alarm_percent <= 90:
+            raise bad("queue_retention_alarm_percent", "must be 10..90")
         if not 20 <= self.db_allocated_storage_gb <= self.db_max_allocated_storage_gb:
             raise bad("db_allocated_storage_gb", "must be at least 20 GB and at most "
                       f"dbMaxAllocatedStorageGb ({self.db_max_allocated_storage_gb})")

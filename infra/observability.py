@@ -3,7 +3,8 @@
 The dashboard shows the pipeline end to end: queue depth and age (freshness), the dead-letter
 queue, indexer throughput (messages deleted = changes applied) and task count, app latency
 percentiles and errors, and the database. Alarms go to the topic of ``queue.py``: oldest
-change too old (the index is falling behind), app 5xx, no healthy app task, database CPU and
+change too old (the index is falling behind), a message of either queue nearing its
+retention (SQS would delete it unprocessed), app 5xx, no healthy app task, database CPU and
 free storage.
 """
 
@@ -31,6 +32,10 @@ class ObservabilityArgs:
     db_identifier: pulumi.Input[str]
     alarm_topic_arn: pulumi.Input[str]
     queue_age_alarm_seconds: int
+    queue_retention_seconds: int
+    dlq_retention_seconds: int
+    #: Percent of a queue's retention at which its oldest message raises the retention alarm.
+    retention_alarm_percent: int
     tags: dict[str, str]
 
 
@@ -141,6 +146,20 @@ class Observability(pulumi.ComponentResource):
               dimensions={"QueueName": args.queue_name}, statistic="Maximum", period=60,
               evaluation_periods=5, threshold=args.queue_age_alarm_seconds,
               comparison_operator="GreaterThanThreshold", treat_missing_data="notBreaching")
+        # SQS deletes a message unprocessed once it is retentionDays old; a change lost that
+        # way is only repaired by reconcile. Alarm well before, on both queues.
+        for label, queue, retention in (("queue-retention", args.queue_name,
+                                         args.queue_retention_seconds),
+                                        ("dlq-retention", args.dlq_name,
+                                         args.dlq_retention_seconds)):
+            threshold = retention * args.retention_alarm_percent // 100
+            alarm(label, f"A message has waited {threshold} s ({args.retention_alarm_percent}% "
+                  f"of the {retention} s retention): SQS will delete it unprocessed. Fix the "
+                  "indexer or redrive the DLQ; the scheduled reconcile re-enqueues lost changes.",
+                  namespace="AWS/SQS", metric_name="ApproximateAgeOfOldestMessage",
+                  dimensions={"QueueName": queue}, statistic="Maximum", period=300,
+                  evaluation_periods=1, threshold=threshold,
+                  comparison_operator="GreaterThanThreshold", treat_missing_data="notBreaching")
         alarm("app-5xx", "The app answers with server errors.",
               namespace="AWS/ApplicationELB", metric_name="HTTPCode_Target_5XX_Count",
               dimensions={"LoadBalancer": args.alb_arn_suffix}, statistic="Sum", period=60,

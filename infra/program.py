@@ -8,17 +8,20 @@ Pinecone API key (a secret) and wires the components together.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import pulumi
 import pulumi_aws as aws
 
 from infra.autoscaling import Autoscaling, AutoscalingArgs
-from infra.config import StackConfig
+from infra.config import OIDC_FIELDS, StackConfig
 from infra.database import Database, DatabaseArgs
+from infra.edge import EdgeArgs
 from infra.image import ImageArgs, ServiceImage
 from infra.network import Network, NetworkArgs
 from infra.observability import Observability, ObservabilityArgs
-from infra.queue import ChangeQueue, QueueArgs
+from infra.queue import DAY, ChangeQueue, QueueArgs
+from infra.repair import RepairArgs, RepairSchedule
 from infra.security import SecurityArgs, SecurityGroups
 from infra.services import Services, ServicesArgs, ServiceSizing
 from infra.vector_index import VectorIndex, VectorIndexArgs
@@ -38,6 +41,11 @@ OUTPUT_NAMES = (
     "task_definition_arns",
     "private_subnet_ids",
     "service_security_group_ids",
+    "tasks_security_group_id",
+    "service_names",
+    "user_pool_id",
+    "certificate_validation",
+    "reconcile_schedule",
 )
 
 
@@ -57,12 +65,21 @@ class StackOutputs:
     task_definition_arns: dict[str, pulumi.Output[str]]
     private_subnet_ids: list[pulumi.Output[str]]
     service_security_group_ids: dict[str, pulumi.Output[str]]
+    tasks_security_group_id: pulumi.Output[str]
+    service_names: dict[str, pulumi.Output[str]]
+    #: The Cognito user pool ``refarch deploy add-user`` adds to (None without Cognito).
+    user_pool_id: pulumi.Output[str] | None
+    #: The DNS record that validates the requested certificate (None when not requested).
+    certificate_validation: pulumi.Output[Any] | None
+    reconcile_schedule: pulumi.Output[str]
 
 
-def build_stack(config: StackConfig, pinecone_api_key: pulumi.Input[str]) -> StackOutputs:
+def build_stack(config: StackConfig, pinecone_api_key: pulumi.Input[str],
+                oidc_client_secret: pulumi.Input[str] | None = None) -> StackOutputs:
     """Declare every resource of the stack and export its outputs.
 
-    Must run inside a Pulumi program (CLI, Automation API or ``pulumi.runtime.set_mocks``).
+    ``oidc_client_secret`` is needed with ``authProvider=oidc`` only. Must run inside a Pulumi
+    program (CLI, Automation API or ``pulumi.runtime.set_mocks``).
     """
     tags = config.tags
     prefix = config.prefix
@@ -78,7 +95,7 @@ def build_stack(config: StackConfig, pinecone_api_key: pulumi.Input[str]) -> Sta
     security = SecurityGroups(
         "security",
         SecurityArgs(prefix, network.vpc_id, APP_PORT, config.alb_ingress_cidrs,
-                     https=config.certificate_arn is not None,
+                     https=config.tls,
                      indexer_reads_database=config.indexer_reads_database, tags=tags),
         opts,
     )
@@ -88,7 +105,9 @@ def build_stack(config: StackConfig, pinecone_api_key: pulumi.Input[str]) -> Sta
                      config.db_instance_class, config.db_engine_version,
                      config.db_allocated_storage_gb, config.db_max_allocated_storage_gb,
                      config.db_backup_retention_days, config.db_multi_az, config.protect_data,
-                     tags),
+                     config.recovery_window_days, tags,
+                     roles=("app", "relay", "indexer") if config.indexer_reads_database
+                     else ("app", "relay")),
         opts,
     )
     queue = ChangeQueue(
@@ -102,7 +121,7 @@ def build_stack(config: StackConfig, pinecone_api_key: pulumi.Input[str]) -> Sta
         "index",
         VectorIndexArgs(prefix, config.index_name, config.index_cloud,
                         config.resolved_index_region, pinecone_api_key, config.protect_data,
-                        tags),
+                        config.recovery_window_days, tags),
         opts,
     )
     platform = "linux/arm64" if config.cpu_architecture == "ARM64" else "linux/amd64"
@@ -123,6 +142,7 @@ def build_stack(config: StackConfig, pinecone_api_key: pulumi.Input[str]) -> Sta
             indexer_sg_id=security.indexer_sg_id,
             image_ref=image.image_ref,
             database_url_secret_arn=database.url_secret_arn,
+            role_url_secret_arns=database.role_url_secret_arns,
             pinecone_key_secret_arn=index.api_key_secret_arn,
             queue_url=queue.queue_url,
             queue_arn=queue.queue_arn,
@@ -140,7 +160,17 @@ def build_stack(config: StackConfig, pinecone_api_key: pulumi.Input[str]) -> Sta
             cpu_architecture=config.cpu_architecture,
             log_retention_days=config.log_retention_days,
             log_level=config.log_level.upper(),
-            certificate_arn=config.certificate_arn,
+            operator_exec=config.operator_exec,
+            edge=EdgeArgs(
+                prefix=prefix, alb_arn="", alb_dns_name="", alb_zone_id="", target_group_arn="",
+                tls=config.tls, sign_in=config.sign_in, domain_name=config.app_domain,
+                hosted_zone_id=config.hosted_zone_id, certificate_arn=config.certificate_arn,
+                auth_provider=config.auth_provider,
+                session_timeout_minutes=config.session_timeout_minutes,
+                protect_data=config.protect_data, tags=tags,
+                oidc={key: getattr(config, key) for key in OIDC_FIELDS},
+                oidc_client_secret=oidc_client_secret,
+            ),
             tags=tags,
         ),
         # The secret versions must exist before a task tries to read them.
@@ -177,6 +207,25 @@ def build_stack(config: StackConfig, pinecone_api_key: pulumi.Input[str]) -> Sta
             db_identifier=database.identifier,
             alarm_topic_arn=queue.alarm_topic_arn,
             queue_age_alarm_seconds=config.queue_age_alarm_seconds,
+            queue_retention_seconds=config.queue_retention_days * DAY,
+            dlq_retention_seconds=config.dlq_retention_days * DAY,
+            retention_alarm_percent=config.queue_retention_alarm_percent,
+            tags=tags,
+        ),
+        opts,
+    )
+
+    repair = RepairSchedule(
+        "repair",
+        RepairArgs(
+            prefix=prefix,
+            schedule=config.reconcile_schedule,
+            cluster_arn=services.cluster_arn,
+            task_definition_arn=services.task_definition_arns["reconcile"],
+            task_role_arn=services.task_role_arns["reconcile"],
+            execution_role_arn=services.execution_role_arns["reconcile"],
+            subnet_ids=network.private_subnet_ids,
+            security_group_id=security.tasks_sg_id,
             tags=tags,
         ),
         opts,
@@ -199,7 +248,14 @@ def build_stack(config: StackConfig, pinecone_api_key: pulumi.Input[str]) -> Sta
             "relay": security.relay_sg_id,
             "indexer": security.indexer_sg_id,
         },
+        tasks_security_group_id=security.tasks_sg_id,
+        service_names=services.service_names,
+        user_pool_id=services.user_pool_id,
+        certificate_validation=services.certificate_validation,
+        reconcile_schedule=repair.schedule_name,
     )
     for output_name in OUTPUT_NAMES:
-        pulumi.export(output_name, getattr(outputs, output_name))
+        value = getattr(outputs, output_name)
+        if value is not None:
+            pulumi.export(output_name, value)
     return outputs

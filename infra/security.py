@@ -5,9 +5,9 @@ The rules, which the infra tests enforce:
 * the ALB takes 80 (and 443 with a certificate) from ``albIngressCidrs`` (the internet by
   default) and may only talk to the app's port;
 * the app takes its port only from the ALB;
-* the relay and the indexer take no ingress at all;
-* Postgres takes 5432 only from the app, the relay and the indexer (which re-reads the rows
-  it indexes; ``indexerReadsDatabase=false`` removes it), never from a CIDR;
+* the relay, the indexer and the one-off tasks (migration, scheduled repair) take no ingress;
+* Postgres takes 5432 only from the app, the relay, the indexer (which re-reads the rows
+  it indexes; ``indexerReadsDatabase=false`` removes it) and the tasks, never from a CIDR;
 * no other ingress from anywhere.
 
 Egress of the services is open (Pinecone, SQS, Secrets Manager and ECR are public endpoints
@@ -45,6 +45,7 @@ class SecurityGroups(pulumi.ComponentResource):
     relay_sg_id: pulumi.Output[str]
     indexer_sg_id: pulumi.Output[str]
     database_sg_id: pulumi.Output[str]
+    tasks_sg_id: pulumi.Output[str]
 
     def __init__(
         self, name: str, args: SecurityArgs, opts: pulumi.ResourceOptions | None = None
@@ -108,6 +109,7 @@ class SecurityGroups(pulumi.ComponentResource):
         relay = group("relay", "Outbox relay: no ingress")
         indexer = group("indexer", "Indexer: no ingress")
         database = group("database", "Postgres: only from the services that use it")
+        tasks = group("tasks", "Migration and scheduled repair tasks: no ingress")
 
         ports = [80, 443] if args.https else [80]
         for n, cidr in enumerate(args.alb_ingress_cidrs):
@@ -126,13 +128,13 @@ class SecurityGroups(pulumi.ComponentResource):
         )
         ingress_from_group("app-from-alb", app, alb, args.app_port)
 
-        database_clients = [("app", app), ("relay", relay)]
+        database_clients = [("app", app), ("relay", relay), ("tasks", tasks)]
         if args.indexer_reads_database:
             database_clients.append(("indexer", indexer))
         for role, source in database_clients:
             ingress_from_group(f"database-from-{role}", database, source, POSTGRES_PORT)
 
-        for role, sg in (("app", app), ("relay", relay), ("indexer", indexer)):
+        for role, sg in (("app", app), ("relay", relay), ("indexer", indexer), ("tasks", tasks)):
             egress_anywhere(role, sg)
 
         self.alb_sg_id = alb.id
@@ -140,6 +142,7 @@ class SecurityGroups(pulumi.ComponentResource):
         self.relay_sg_id = relay.id
         self.indexer_sg_id = indexer.id
         self.database_sg_id = database.id
+        self.tasks_sg_id = tasks.id
         self.register_outputs(
             {
                 "alb_sg_id": self.alb_sg_id,
@@ -147,5 +150,6 @@ class SecurityGroups(pulumi.ComponentResource):
                 "relay_sg_id": self.relay_sg_id,
                 "indexer_sg_id": self.indexer_sg_id,
                 "database_sg_id": self.database_sg_id,
+                "tasks_sg_id": self.tasks_sg_id,
             }
         )

@@ -26,6 +26,7 @@ class VectorIndexArgs:
     region: str
     api_key: pulumi.Input[str]
     protect_data: bool
+    recovery_window_days: int
     tags: dict[str, str]
 
 
@@ -61,7 +62,7 @@ class VectorIndex(pulumi.ComponentResource):
         key_secret = aws.secretsmanager.Secret(
             f"{name}-api-key",
             description=f"{args.prefix}: PINECONE_API_KEY for the services",
-            recovery_window_in_days=30 if args.protect_data else 0,
+            recovery_window_in_days=args.recovery_window_days,
             tags=args.tags,
             opts=child,
         )

@@ -1,4 +1,4 @@
-"""``refarch db start|stop|status|url|migrate``: the local PostgreSQL server and the schema."""
+"""``refarch db start|stop|status|url|migrate|wait``: the local PostgreSQL server and the schema."""
 
 from __future__ import annotations
 
@@ -73,10 +73,34 @@ def _url(args: argparse.Namespace, settings: Settings) -> int:
 
 def _migrate(args: argparse.Namespace, settings: Settings) -> int:
     url = database_url(settings)
+    passwords = {}
+    if args.role_passwords:
+        from refarch.db.roles import role_passwords
+
+        # Checked before migrating: a wrong URL must not leave a half-done deploy.
+        passwords = role_passwords({"app": settings.app_database_url,
+                                    "relay": settings.relay_database_url,
+                                    "indexer": settings.indexer_database_url})
+        if not passwords:
+            raise DatabaseError("--role-passwords: no REFARCH_<ROLE>_DATABASE_URL is set")
     applied = migrate(url)
     for migration in applied:
         print(f"applied {migration.filename}")
     print("schema is up to date" if applied else "schema was already up to date")
+    if passwords:
+        from refarch.db.roles import set_role_passwords
+
+        roles = set_role_passwords(url, passwords)
+        print(f"passwords set for {', '.join(roles)}")
+    return 0
+
+
+def _wait(args: argparse.Namespace, settings: Settings) -> int:
+    from refarch.bootstrap import role_url
+    from refarch.db.roles import wait_for_schema
+
+    waited = wait_for_schema(role_url(settings, args.role), args.timeout)
+    print(f"schema ready for {args.role} after {waited:.0f} s")
     return 0
 
 
@@ -118,4 +142,16 @@ def register(subparsers: Subparsers) -> None:
         "migrate", help="apply pending schema migrations (starts the local server if needed)",
         description="Apply the numbered SQL migrations not yet applied. Idempotent.",
     )
+    migrate_parser.add_argument(
+        "--role-passwords", action="store_true",
+        help="then let each service role log in with the password of its "
+             "REFARCH_<ROLE>_DATABASE_URL (the cloud's migration task)")
     migrate_parser.set_defaults(func=_migrate)
+    wait = actions.add_parser(
+        "wait", help="wait until a service role can log in and no migration is pending",
+        description="Connect as the service's role (its REFARCH_<ROLE>_DATABASE_URL) until it "
+                    "logs in and the schema is current; exit 1 after --timeout seconds.",
+    )
+    wait.add_argument("--role", required=True, choices=("app", "relay", "indexer"))
+    wait.add_argument("--timeout", type=float, default=900.0, help="seconds (default 900)")
+    wait.set_defaults(func=_wait)

@@ -39,13 +39,17 @@ def _plan(args: argparse.Namespace, settings: Settings) -> int:
 
     config = stack_config(settings, args.stack, overrides=_settings_pairs(args.set))
     plan = build_plan(config)
-    violations = rules.check(plan)
+    results = rules.results(plan)
+    violations = [v for result in results for v in result.violations]
+    refused = rules.mandatory(violations)
     diagram = mermaid(plan)
     if args.json:
         payload = plan.to_dict()
         payload["mermaid"] = diagram
         payload["rules"] = {"checked": len(rules.RULES),
-                            "violations": [str(v) for v in violations]}
+                            "violations": [str(v) for v in refused],
+                            "warnings": [str(v) for v in violations if not v.mandatory],
+                            "results": [r.to_dict() for r in results]}
         print(json.dumps(payload, indent=2, default=str))
     else:
         print(plan.tree())
@@ -58,13 +62,22 @@ def _plan(args: argparse.Namespace, settings: Settings) -> int:
         for name, value in plan.outputs.items():
             print(f"  {name}: {json.dumps(value) if not isinstance(value, str) else value}")
         print()
-        print(f"rules: {len(rules.RULES)} checked, {len(violations)} violated")
+        print("policy pack infra/policy (the same rules run in `pulumi preview` and `up`):")
+        for result in results:
+            print(f"  {result.status:<7} {result.rule.level:<9} {result.rule.name}"
+                  + ("  (offline only)" if result.rule.offline_only else ""))
+            for violation in result.violations:
+                print(f"            - {violation.message}")
+        print()
+        warnings = len(violations) - len(refused)
+        print(f"rules: {len(rules.RULES)} checked, {len(refused)} violated, "
+              f"{warnings} warning{'s' if warnings != 1 else ''}")
         for violation in violations:
-            print(f"  - {violation}")
+            print(f"  - {'WARNING ' if not violation.mandatory else ''}{violation}")
     if args.mermaid:
         with open(args.mermaid, "w", encoding="utf-8") as out:
             out.write(diagram + "\n")
-    return 1 if violations else 0
+    return 1 if refused else 0
 
 
 def _deployer(args: argparse.Namespace, settings: Settings) -> Deployer:

@@ -30,6 +30,9 @@ ENTRYPOINTS: dict[str, tuple[str, ...]] = {
     "relay": ("refarch", "relay"),
     "indexer": ("refarch", "indexer"),
     "migrate": ("refarch", "db", "migrate"),
+    # The scheduled repair, and a service task's wait for the migration (``db wait``).
+    "reconcile": ("refarch", "reconcile"),
+    "db": ("refarch", "db"),
 }
 
 

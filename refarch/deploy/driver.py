@@ -27,7 +27,7 @@ from importlib import metadata, resources
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from refarch.deploy.program import load_infra, stack_config
+from refarch.deploy.program import INFRA_DIR, load_infra, stack_config
 from refarch.errors import DeployError
 from refarch.logs import event
 from refarch.settings import Settings
@@ -51,6 +51,11 @@ OPERATIONS: dict[str, frozenset[str]] = {
     "destroy": frozenset({"aws"}),
     "outputs": frozenset(),
 }
+#: The OIDC provider's client secret, saved with the stack as secret config (by hand:
+#: ``pulumi config set --secret refarch:oidcClientSecret``), never a StackConfig field.
+OIDC_SECRET_KEY = "refarch:oidcClientSecret"
+#: The CrossGuard policy pack every preview and up runs with (``infra/policy``).
+POLICY_PACK_DIR = INFRA_DIR / "policy"
 #: Python packages whose Pulumi provider plugins the program uses.
 PLUGIN_PACKAGES = ("pulumi_aws", "pulumi_random", "pulumi_docker_build", "pinecone_pulumi")
 
@@ -66,6 +71,9 @@ FIX_DOCKER = ("install and start Docker to build the services' image, or set REF
 FIX_LOGIN = ("log in to a Pulumi state backend: `pulumi login` (Pulumi Cloud), or `pulumi login "
              "--local` / `pulumi login s3://BUCKET` for self-managed state (then also export "
              "PULUMI_CONFIG_PASSPHRASE)")
+FIX_DOMAIN = ("set the name users will open the app at: `refarch deploy up --set "
+              "domainName=search.example.org` (plus --set hostedZoneId=Z... to create the DNS "
+              "records in Route 53), or --set unsafeNoTls=true for a short workshop")
 FIX_PASSPHRASE = ("export PULUMI_CONFIG_PASSPHRASE (the passphrase that encrypts this stack's "
                   "secrets; an empty string is allowed if the stack was created with one)")
 
@@ -142,6 +150,17 @@ def _cli_error(exc: Exception, doing: str) -> DeployError:
     return DeployError(f"pulumi failed to {doing}:\n{tail}{hint}")
 
 
+def _policy_error(reporter: Any, operation: str, stack: str) -> DeployError | None:
+    """A DeployError naming each mandatory policy violation the engine reported, or None."""
+    refused = [(name, message) for level, name, message in reporter.policy_findings
+               if level == "mandatory"]
+    if not refused:
+        return None
+    listing = "\n".join(f"  - {name}: {message}" for name, message in refused)
+    return DeployError(f"the policy pack refused to {operation} the stack {stack!r} "
+                       f"(mandatory rules failed):\n{listing}")
+
+
 class Deployer:
     """Drives one stack of the refarch program through the Automation API."""
 
@@ -189,6 +208,10 @@ class Deployer:
             found.append(Problem("no AWS credentials were found", FIX_AWS))
         if "pinecone" in needs and not self.settings.pinecone_api_key and not self._saved_key():
             found.append(Problem("PINECONE_API_KEY is not set", FIX_PINECONE))
+        if "pinecone" in needs and self._config is not None and (
+                self._config.uses_placeholder_domain):
+            found.append(Problem("refarch:domainName is not set (the offline plan's "
+                                 "placeholder cannot get a certificate)", FIX_DOMAIN))
         return found
 
     def _needs(self, operation: str) -> frozenset[str]:
@@ -206,7 +229,10 @@ class Deployer:
         return self._session_factory
 
     def _saved_key(self) -> str | None:
-        value = self._saved_config.get("pinecone:apiKey")
+        return self._saved_secret("pinecone:apiKey")
+
+    def _saved_secret(self, key: str) -> str | None:
+        value = self._saved_config.get(key)
         return getattr(value, "value", None) if value is not None else None
 
     def _require(self, operation: str) -> None:
@@ -217,7 +243,8 @@ class Deployer:
         """
         problems = self.problems(operation)
         blocking = [p for p in problems if p.fix != FIX_PINECONE]
-        if not blocking and problems and self._stack is None:
+        if not blocking and self._stack is None and "pinecone" in self._needs(operation):
+            # The key and the domain may be saved with the stack: open it to know.
             self.open_stack()
             problems = self.problems(operation)
         if problems:
@@ -245,7 +272,10 @@ class Deployer:
             raise DeployError("the stack is not configured yet (call open_stack first)")
         if not self._api_key:
             raise DeployError(f"PINECONE_API_KEY is not set: {FIX_PINECONE}")
-        load_infra("program").build_stack(self._config, pulumi.Output.secret(self._api_key))
+        oidc_secret = self._saved_secret(OIDC_SECRET_KEY)
+        load_infra("program").build_stack(
+            self._config, pulumi.Output.secret(self._api_key),
+            pulumi.Output.secret(oidc_secret) if oidc_secret else None)
 
     def open_stack(self) -> auto.Stack:
         """Create or select the stack and write its configuration (idempotent)."""
@@ -277,7 +307,7 @@ class Deployer:
         except CommandError as exc:
             raise _cli_error(exc, "read the stack's configuration") from None
         saved = {key.split(":", 1)[1]: value.value for key, value in self._saved_config.items()
-                 if key.startswith("refarch:")}
+                 if key.startswith("refarch:") and key != OIDC_SECRET_KEY}
         self._config = stack_config(self.settings, self.stack_name, saved, self.overrides)
         self._api_key = self.settings.pinecone_api_key or self._saved_key()
         self._write_config(stack, saved)
@@ -340,7 +370,39 @@ class Deployer:
 
     # -- operations -------------------------------------------------------------------------
 
-    def _run(self, operation: str, action: Callable[..., Any]) -> OperationResult:
+    def check_rules(self) -> list[Any]:
+        """Run every rule on the offline plan of this stack's configuration (all values known
+        under mocks, unlike a first preview); DeployError listing each mandatory violation.
+        Returns the warnings (advisory findings), which are also written out."""
+        from refarch.deploy import rules
+        from refarch.deploy.plan import build_plan
+
+        violations = rules.check(build_plan(self.config))
+        refused = rules.mandatory(violations)
+        if refused:
+            listing = "\n".join(f"  - {v}" for v in refused)
+            raise DeployError(f"the stack {self.stack_name!r} breaks mandatory rules (nothing "
+                              f"was changed):\n{listing}")
+        warnings = [v for v in violations if not v.mandatory]
+        for warning in warnings:
+            self._say(f"WARNING {warning}")
+        return warnings
+
+    def _say(self, line: str) -> None:
+        if self._write is not None:
+            self._write(line)
+        else:
+            log.warning("%s", line)
+
+    def policy_packs(self) -> list[str]:
+        """The policy packs every preview and up runs with: refarch's guardrails."""
+        if not (POLICY_PACK_DIR / "PulumiPolicy.yaml").is_file():
+            raise DeployError(f"the policy pack is missing at {POLICY_PACK_DIR}: deploying "
+                              "needs a full clone of the refarch repository")
+        return [str(POLICY_PACK_DIR)]
+
+    def _run(self, operation: str, action: Callable[..., Any],
+             guarded: bool = False) -> OperationResult:
         from pulumi.automation.errors import CommandError
 
         from refarch.deploy.progress import ProgressReporter
@@ -351,6 +413,8 @@ class Deployer:
         if ("docker" in self._needs(operation) and not self._config.image_uri
                 and shutil.which("docker") is None):
             raise DeployError(f"cannot {operation}: Docker was not found: {FIX_DOCKER}")
+        if guarded:
+            self.check_rules()
         self.ensure_plugins()
         reporter = ProgressReporter(operation, write=self._write, bar=self._progress_bar)
         started = time.perf_counter()
@@ -358,7 +422,8 @@ class Deployer:
         try:
             result = action(stack, reporter)
         except CommandError as exc:
-            raise _cli_error(exc, f"{operation} the stack {self.stack_name!r}") from None
+            raise _policy_error(reporter, operation, self.stack_name) or _cli_error(
+                exc, f"{operation} the stack {self.stack_name!r}") from None
         finally:
             reporter.close()
         seconds = time.perf_counter() - started
@@ -377,14 +442,25 @@ class Deployer:
         return OperationResult(operation, changes, outputs, seconds, list(reporter.lines))
 
     def preview(self) -> OperationResult:
-        """Show what ``up`` would change, without changing anything."""
+        """Show what ``up`` would change, without changing anything; the offline rule check
+        and the policy pack run first, and a mandatory violation fails the preview."""
+        packs = self.policy_packs()
         return self._run("preview", lambda stack, reporter: stack.preview(
-            on_event=reporter, color="never"))
+            on_event=reporter, color="never", policy_packs=packs), guarded=True)
 
     def up(self) -> OperationResult:
-        """Create or update every resource; returns the stack outputs."""
+        """Create or update every resource; returns the stack outputs.
+
+        Refused before anything changes when a mandatory rule fails: offline on the plan, then
+        in a preview with the policy pack (stack policies judge the planned state, so the
+        preview is where they can stop a change), and the update itself runs with the pack.
+        """
+        self._require("up")  # what up needs beyond a preview (Docker), said up front
+        packs = self.policy_packs()
+        self._run("preview", lambda stack, reporter: stack.preview(
+            on_event=reporter, color="never", policy_packs=packs), guarded=True)
         return self._run("up", lambda stack, reporter: stack.up(
-            on_event=reporter, color="never"))
+            on_event=reporter, color="never", policy_packs=packs))
 
     def refresh(self) -> OperationResult:
         """Bring the stack's state in line with what exists in the cloud."""

@@ -150,6 +150,27 @@ class RecordingMocks(Mocks):
         elif typ == "pinecone:index/index:Index":
             out["host"] = f"{physical}-{suffix}.svc.{region}.pinecone.io"
             out["status"] = {"ready": True, "state": "Ready"}
+        elif typ == "aws:acm/certificate:Certificate":
+            domain = plain.get("domainName", "example.com")
+            out["arn"] = f"arn:aws:acm:{region}:{account}:certificate/{suffix}"
+            out["domainValidationOptions"] = [{
+                "domainName": domain, "resourceRecordName": f"_{suffix}.{domain}.",
+                "resourceRecordType": "CNAME",
+                "resourceRecordValue": f"_{suffix}.acm-validations.aws."}]
+        elif typ == "aws:acm/certificateValidation:CertificateValidation":
+            out["certificateArn"] = plain.get("certificateArn")
+        elif typ == "aws:route53/record:Record":
+            out["fqdn"] = str(plain.get("name", "")).rstrip(".")
+        elif typ == "aws:cognito/userPool:UserPool":
+            resource_id = f"{region}_{suffix}"
+            out["arn"] = f"arn:aws:cognito-idp:{region}:{account}:userpool/{resource_id}"
+            out["id"] = resource_id
+        elif typ == "aws:cognito/userPoolClient:UserPoolClient":
+            resource_id = f"client{suffix}"
+        elif typ == "aws:scheduler/schedule:Schedule":
+            out["arn"] = f"arn:aws:scheduler:{region}:{account}:schedule/default/{physical}"
+        elif typ == "random:index/randomString:RandomString":
+            out["result"] = suffix[: int(plain.get("length", 6))]
         elif typ == "docker-build:index:Image":
             tag = (plain.get("tags") or [f"{name}:latest"])[0]
             digest = "sha256:" + hashlib.sha256(tag.encode()).hexdigest()

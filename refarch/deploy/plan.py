@@ -29,6 +29,8 @@ __all__ = ["OFFLINE_API_KEY", "Plan", "PlannedResource", "build_plan"]
 
 #: Placeholder Pinecone key for offline runs (visible in nothing but the mock secret).
 OFFLINE_API_KEY = "offline-plan-placeholder-key"
+#: Placeholder OIDC client secret for offline runs with ``authProvider=oidc``.
+OFFLINE_OIDC_SECRET = "offline-plan-placeholder-oidc-secret"
 
 # Runs under mocks share Pulumi's process-wide runtime settings: one at a time.
 _RUN_LOCK = threading.Lock()
@@ -54,8 +56,10 @@ def build_plan(config: StackConfig | None = None, pinecone_api_key: str = OFFLIN
 
         @pulumi.runtime.test
         def run() -> Any:
-            outputs = program.build_stack(config, pulumi.Output.secret(pinecone_api_key))
-            values = {name: getattr(outputs, name) for name in program.OUTPUT_NAMES}
+            outputs = program.build_stack(config, pulumi.Output.secret(pinecone_api_key),
+                                          pulumi.Output.secret(OFFLINE_OIDC_SECRET))
+            values = {name: getattr(outputs, name) for name in program.OUTPUT_NAMES
+                      if getattr(outputs, name) is not None}
             return pulumi.Output.all(**values).apply(resolved.update)
 
         try:

@@ -3,7 +3,7 @@
 :class:`ProgressReporter` is the ``on_event`` callback the driver hands the Automation API. It
 counts finished resources on a tqdm bar (in a notebook, tqdm's widget), prints each create,
 update, replace or delete and every warning or error as it happens, and keeps the final
-summary (changes per operation) and the failures for the caller.
+summary (changes per operation), the failures and the policy pack's findings for the caller.
 """
 
 from __future__ import annotations
@@ -36,6 +36,8 @@ class ProgressReporter:
         self.operation = operation
         self.changes: dict[str, int] = {}
         self.failures: list[str] = []
+        #: Policy-pack findings: (enforcement level, policy name, message).
+        self.policy_findings: list[tuple[str, str, str]] = []
         self.lines: list[str] = []
         self.events = 0
         self._write = write
@@ -74,6 +76,12 @@ class ProgressReporter:
                     self._emit(f"{diag.severity:>8}{where}: {text}")
                     if diag.severity == "error":
                         self.failures.append(text)
+            elif getattr(event, "policy_event", None) is not None:
+                policy = event.policy_event
+                level = policy.enforcement_level or "advisory"
+                text = " ".join(policy.message.split())
+                self.policy_findings.append((level, policy.policy_name, text))
+                self._emit(f"  policy [{level}] {policy.policy_name}: {text}")
             elif event.summary_event is not None:
                 self.changes = {
                     getattr(op, "value", str(op)): int(count)

@@ -1,10 +1,19 @@
-"""The security and wiring rules the stack must satisfy, checked on an offline plan.
+"""The security and wiring rules the stack must satisfy: one definition, run in two places.
 
 Each rule is a plain function from a :class:`~refarch.deploy.model.Plan` to a list of
 violations (empty when the rule holds). A rule that finds nothing to check reports that too
-(no RDS instance at all is a violation of "RDS is private", not a pass). ``refarch deploy plan``
-prints the result; ``tests/infra`` runs every rule on the real program and, for each one, on a
-plan broken on purpose to show that the rule catches it.
+(no RDS instance at all is a violation of "RDS is private", not a pass). The same functions run
+
+* offline, on the plan the program declares under mocks: ``refarch deploy plan`` prints the
+  result, the driver refuses to deploy on a mandatory violation, and ``tests/infra`` runs every
+  rule on the real program and on a plan broken on purpose for each one;
+* in ``pulumi preview`` and ``pulumi up``, as the CrossGuard policy pack ``infra/policy``
+  (:mod:`refarch.deploy.policy` turns the engine's resources into a Plan).
+
+A rule is *mandatory* (a violation refuses the deploy) or *advisory* (a warning: the loudly
+named unsafe opt-ins, a placeholder domain). A few rules need Pulumi's secret markers, which
+the policy pack does not see; they are ``offline_only``. This module imports no Pulumi
+package but the SDK's mocks helpers, so the pack's own environment can run it.
 """
 
 from __future__ import annotations
@@ -31,6 +40,10 @@ POSTGRES_PORT = 5432
 SECRET_NAMES = re.compile(r"(PASSWORD|SECRET|API_KEY|TOKEN|DATABASE_URL|CREDENTIALS)", re.I)
 
 
+MANDATORY = "mandatory"
+ADVISORY = "advisory"
+
+
 @dataclass(frozen=True)
 class Rule:
     """A named rule with what it guarantees and the function that checks it."""
@@ -38,6 +51,10 @@ class Rule:
     name: str
     description: str
     check: Callable[[Plan], list[str]]
+    #: ``mandatory`` refuses a deploy; ``advisory`` warns.
+    level: str = MANDATORY
+    #: Needs Pulumi's secret markers (only the offline plan has them, not the policy pack).
+    offline_only: bool = False
 
 
 @dataclass(frozen=True)
@@ -46,6 +63,12 @@ class Violation:
 
     rule: str
     message: str
+    level: str = MANDATORY
+
+    @property
+    def mandatory(self) -> bool:
+        """Whether this violation refuses a deploy (advisory ones are warnings)."""
+        return self.level == MANDATORY
 
     def __str__(self) -> str:
         return f"{self.rule}: {self.message}"
@@ -54,23 +77,63 @@ class Violation:
 RULES: list[Rule] = []
 
 
-def rule(name: str, description: str) -> Callable[[Callable[[Plan], list[str]]], Callable]:
+def rule(name: str, description: str, *, level: str = MANDATORY,
+         offline_only: bool = False) -> Callable[[Callable[[Plan], list[str]]], Callable]:
     """Register a rule function under ``name``."""
 
     def register(fn: Callable[[Plan], list[str]]) -> Callable[[Plan], list[str]]:
-        RULES.append(Rule(name, description, fn))
+        RULES.append(Rule(name, description, fn, level, offline_only))
         return fn
 
     return register
 
 
+def get(name: str) -> Rule:
+    """The rule called ``name`` (KeyError naming it otherwise)."""
+    for r in RULES:
+        if r.name == name:
+            return r
+    raise KeyError(f"unknown rule: {name}")
+
+
 def check(plan: Plan, names: list[str] | None = None) -> list[Violation]:
-    """Run every rule (or the ``names`` given) and return all violations."""
+    """Run every rule (or the ``names`` given) and return all violations, warnings included."""
     selected = [r for r in RULES if names is None or r.name in names]
     unknown = set(names or []) - {r.name for r in RULES}
     if unknown:
         raise KeyError(f"unknown rules: {', '.join(sorted(unknown))}")
-    return [Violation(r.name, message) for r in selected for message in r.check(plan)]
+    return [Violation(r.name, message, r.level) for r in selected for message in r.check(plan)]
+
+
+@dataclass(frozen=True)
+class RuleResult:
+    """One rule's outcome on a plan: ``pass``, ``fail`` (mandatory) or ``warn`` (advisory)."""
+
+    rule: Rule
+    violations: list[Violation]
+
+    @property
+    def status(self) -> str:
+        """``pass``, ``fail`` or ``warn``."""
+        if not self.violations:
+            return "pass"
+        return "fail" if self.rule.level == MANDATORY else "warn"
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-able: name, level, status, messages."""
+        return {"rule": self.rule.name, "level": self.rule.level, "status": self.status,
+                "offline_only": self.rule.offline_only,
+                "messages": [v.message for v in self.violations]}
+
+
+def results(plan: Plan) -> list[RuleResult]:
+    """Every rule's result on ``plan``, in registration order (what the plan prints)."""
+    return [RuleResult(r, [Violation(r.name, m, r.level) for m in r.check(plan)]) for r in RULES]
+
+
+def mandatory(violations: list[Violation]) -> list[Violation]:
+    """The violations that refuse a deploy."""
+    return [v for v in violations if v.mandatory]
 
 
 # --- helpers -------------------------------------------------------------------------------
@@ -90,9 +153,15 @@ def _https(plan: Plan) -> bool:
     return any(listener.plain.get("protocol") == "HTTPS" for listener in plan.of_type(t.LISTENER))
 
 
+def role_url_variable(role: str) -> str:
+    """``app`` -> ``REFARCH_APP_DATABASE_URL``: the variable a service's own URL arrives in."""
+    return f"REFARCH_{role.upper()}_DATABASE_URL"
+
+
 def _service_needs_database(view: t.ServiceView) -> bool:
     main = view.main_container or {}
-    return "DATABASE_URL" in t.container_secrets(main)
+    secrets = t.container_secrets(main)
+    return role_url_variable(view.role) in secrets or "DATABASE_URL" in secrets
 
 
 # --- network security ------------------------------------------------------------------------
@@ -169,11 +238,12 @@ def _workers(plan: Plan) -> list[str]:
 
 
 @rule("database-ingress-only-from-its-clients",
-      "Postgres takes 5432 only from the services that use it (app, relay, and the indexer "
-      "unless indexerReadsDatabase is off), never from a CIDR.")
+      "Postgres takes 5432 only from the services that use it (app, relay, the migration and "
+      "repair tasks, and the indexer unless indexerReadsDatabase is off), never from a CIDR.")
 def _database_ingress(plan: Plan) -> list[str]:
     roles = t.security_group_roles(plan)
-    allowed = {"app", "relay"} | ({"indexer"} if plan.config.indexer_reads_database else set())
+    allowed = {"app", "relay", "tasks"} | (
+        {"indexer"} if plan.config.indexer_reads_database else set())
     problems = []
     sources: set[str] = set()
     for r in t.ingress_rules(plan):
@@ -193,7 +263,7 @@ def _database_ingress(plan: Plan) -> list[str]:
             sources.add(source)
     for role, view in t.services(plan).items():
         if _service_needs_database(view) and role not in sources:
-            problems.append(f"{role} gets DATABASE_URL but cannot reach the database")
+            problems.append(f"{role} gets a database URL but cannot reach the database")
     if "database" not in roles.values():
         problems.append("no database security group found")
     return problems
@@ -271,8 +341,7 @@ def _database_private(plan: Plan) -> list[str]:
 
 
 @rule("database-encrypted-and-backed-up",
-      "RDS storage is encrypted, automated backups are kept, deletion protection follows "
-      "protectData.")
+      "RDS storage is encrypted and automated backups are kept.")
 def _database_durable(plan: Plan) -> list[str]:
     instances = plan.of_type(t.RDS)
     if not instances:
@@ -285,16 +354,12 @@ def _database_durable(plan: Plan) -> list[str]:
         retention = _num(inputs.get("backupRetentionPeriod")) or 0
         if retention < 1:
             problems.append(f"{db.name}: backups off (retention {retention} days)")
-        if bool(inputs.get("deletionProtection")) != plan.config.protect_data:
-            problems.append(f"{db.name}: deletionProtection={inputs.get('deletionProtection')} "
-                            f"but protectData={plan.config.protect_data}")
-        if plan.config.protect_data and inputs.get("skipFinalSnapshot"):
-            problems.append(f"{db.name}: protectData but no final snapshot")
     return problems
 
 
 @rule("database-password-is-secret",
-      "The generated master password reaches RDS and Secrets Manager only as a secret.")
+      "The generated master password reaches RDS and Secrets Manager only as a secret.",
+      offline_only=True)
 def _database_password(plan: Plan) -> list[str]:
     problems = []
     for db in plan.of_type(t.RDS):
@@ -379,7 +444,7 @@ def _dlq_alarm(plan: Plan) -> list[str]:
 
 
 @rule("secrets-injected-not-plaintext",
-      "DATABASE_URL and PINECONE_API_KEY reach containers only as ECS secrets from the stack's "
+      "Database URLs and PINECONE_API_KEY reach containers only as ECS secrets from the stack's "
       "Secrets Manager secrets; no secret-looking variable is plaintext environment.")
 def _secrets_injected(plan: Plan) -> list[str]:
     secret_arns = {s.outputs.get("arn") for s in plan.of_type(t.SECRET)}
@@ -394,8 +459,10 @@ def _secrets_injected(plan: Plan) -> list[str]:
             for name, source in t.container_secrets(container).items():
                 if source not in secret_arns:
                     problems.append(f"{where}: {name} comes from {source}, not a stack secret")
-    for role, needs in (("app", ("DATABASE_URL", "PINECONE_API_KEY")),
-                        ("relay", ("DATABASE_URL",)), ("indexer", ("PINECONE_API_KEY",))):
+    indexer_needs = ("PINECONE_API_KEY",) + (
+        (role_url_variable("indexer"),) if plan.config.indexer_reads_database else ())
+    for role, needs in (("app", (role_url_variable("app"), "PINECONE_API_KEY")),
+                        ("relay", (role_url_variable("relay"),)), ("indexer", indexer_needs)):
         view = views.get(role)
         injected = t.container_secrets(view.main_container or {}) if view else {}
         for name in needs:
@@ -431,6 +498,8 @@ SECRET_SINKS = {
     ("aws:secretsmanager/secretVersion:SecretVersion", "secretString"),
     ("pulumi:providers:pinecone", "apiKey"),
     ("docker-build:index:Image", "registries"),
+    # authenticate-oidc carries the provider's client secret.
+    ("aws:lb/listener:Listener", "defaultActions"),
 }
 
 
@@ -447,7 +516,7 @@ def _contains_secret(value: Any) -> bool:
 @rule("secret-values-never-plaintext",
       "Secret values (password, API key, DATABASE_URL) are stored only in secret storage "
       "(Secrets Manager, the RDS password, the providers) and appear in plaintext nowhere: no "
-      "resource input, task definition or stack output.")
+      "resource input, task definition or stack output.", offline_only=True)
 def _no_leaks(plan: Plan) -> list[str]:
     secrets = {text for r in plan for text, secret in _walk_strings(r.inputs)
                if secret and len(text) >= 8}
@@ -469,6 +538,13 @@ def _no_leaks(plan: Plan) -> list[str]:
     return problems
 
 
+#: IAM actions that support no resource-level permission (``Resource: "*"`` is the only form).
+NO_RESOURCE_ACTIONS = frozenset({
+    "ssmmessages:CreateControlChannel", "ssmmessages:CreateDataChannel",
+    "ssmmessages:OpenControlChannel", "ssmmessages:OpenDataChannel",
+})
+
+
 @rule("least-privilege-iam",
       "Inline IAM policies name their actions and resources: no wildcards; the execution role "
       "reads only the stack's secrets.")
@@ -483,7 +559,9 @@ def _iam(plan: Plan) -> list[str]:
             resources = t.as_list(statement.get("Resource"))
             if any(a == "*" or a.endswith(":*") for a in actions):
                 problems.append(f"{policy.name}: wildcard action {actions}")
-            if "*" in resources or not resources:
+            # ECS Exec's session channel actions take no resource ARN (AWS's own rule).
+            unscoped_ok = bool(actions) and all(a in NO_RESOURCE_ACTIONS for a in actions)
+            if ("*" in resources and not unscoped_ok) or not resources:
                 problems.append(f"{policy.name}: applies to every resource")
             if "secretsmanager:GetSecretValue" in actions and not set(resources) <= secret_arns:
                 problems.append(f"{policy.name}: reads secrets outside the stack: "
@@ -517,29 +595,40 @@ def _logs(plan: Plan) -> list[str]:
 
 
 @rule("migrations-before-services",
-      "Each service that uses the database starts only after a `migrate` container in its task "
-      "exited successfully.")
+      "A standalone migration task (`migrate --role-passwords`, no service runs it) exists, and "
+      "each service that uses the database starts only after a `wait-for-schema` container "
+      "(`db wait`, as its own role) exited successfully.")
 def _migrations(plan: Plan) -> list[str]:
     problems = []
     views = t.services(plan)
     if not any(_service_needs_database(v) for v in views.values()):
         return ["no service uses the database"]
+    migrate = t.standalone_tasks(plan).get("migrate")
+    if migrate is None:
+        problems.append("no standalone migration task definition")
+    else:
+        container = t.containers_of(migrate)[0]
+        if container.get("command") != ["migrate", "--role-passwords"]:
+            problems.append(f"the migration task runs {container.get('command')}")
     for role, view in views.items():
         if not _service_needs_database(view):
             continue
-        migrate = next((c for c in view.containers if c.get("name") == "migrate"), None)
+        wait = next((c for c in view.containers if c.get("name") == "wait-for-schema"), None)
         main = view.main_container or {}
-        if migrate is None:
-            problems.append(f"{role}: no migrate container")
+        if wait is None:
+            problems.append(f"{role}: no wait-for-schema container")
             continue
-        if migrate.get("essential", True):
-            problems.append(f"{role}: migrate container is essential (its exit would stop the task)")
-        if migrate.get("command") != ["migrate"]:
-            problems.append(f"{role}: migrate runs {migrate.get('command')}")
-        if "DATABASE_URL" not in t.container_secrets(migrate):
-            problems.append(f"{role}: migrate has no DATABASE_URL")
-        if {"containerName": "migrate", "condition": "SUCCESS"} not in (main.get("dependsOn") or []):
-            problems.append(f"{role}: starts without waiting for migrations to succeed")
+        if wait.get("essential", True):
+            problems.append(f"{role}: wait-for-schema is essential (its exit would stop the task)")
+        command = wait.get("command") or []
+        if command[:4] != ["db", "wait", "--role", role]:
+            problems.append(f"{role}: wait-for-schema runs {command}")
+        if set(t.container_secrets(wait)) != {role_url_variable(role)}:
+            problems.append(f"{role}: wait-for-schema gets {sorted(t.container_secrets(wait))}, "
+                            f"not only {role_url_variable(role)}")
+        if {"containerName": "wait-for-schema", "condition": "SUCCESS"} not in (
+                main.get("dependsOn") or []):
+            problems.append(f"{role}: starts without waiting for the schema")
     return problems
 
 
@@ -769,3 +858,7 @@ def _tags(plan: Plan) -> list[str]:
     if not checked:
         problems.append("no taggable resources found")
     return problems
+
+
+# The production-safety rules register themselves into RULES (they use the helpers above).
+from refarch.deploy import safety_rules as _safety_rules  # noqa: E402, F401

@@ -45,6 +45,12 @@ INDEX = "pinecone:index/index:Index"
 REPOSITORY = "aws:ecr/repository:Repository"
 IMAGE = "docker-build:index:Image"
 DASHBOARD = "aws:cloudwatch/dashboard:Dashboard"
+SCHEDULE = "aws:scheduler/schedule:Schedule"
+SUBSCRIPTION = "aws:sns/topicSubscription:TopicSubscription"
+USER_POOL = "aws:cognito/userPool:UserPool"
+USER_POOL_CLIENT = "aws:cognito/userPoolClient:UserPoolClient"
+CERTIFICATE = "aws:acm/certificate:Certificate"
+CERTIFICATE_VALIDATION = "aws:acm/certificateValidation:CertificateValidation"
 
 SERVICE_ROLES = ("app", "relay", "indexer")
 
@@ -107,7 +113,47 @@ def security_group_roles(plan: Plan) -> dict[str, str]:
     for db in plan.of_type(RDS):
         for sg in db.plain.get("vpcSecurityGroupIds") or []:
             roles[sg] = "database"
+    # One-off and scheduled tasks: the groups their schedules run them in.
+    for schedule in plan.of_type(SCHEDULE):
+        ecs = (schedule.plain.get("target") or {}).get("ecsParameters") or {}
+        for sg in (ecs.get("networkConfiguration") or {}).get("securityGroups") or []:
+            roles.setdefault(sg, "tasks")
     return roles
+
+
+def standalone_tasks(plan: Plan) -> dict[str, PlannedResource]:
+    """Task definitions no ECS service runs (migration, repair), by their container's name."""
+    used = {view.task_definition.urn for view in services(plan).values()
+            if view.task_definition is not None}
+    found: dict[str, PlannedResource] = {}
+    for task in plan.of_type(TASK_DEF):
+        if task.urn in used:
+            continue
+        names = [c.get("name") for c in containers_of(task)]
+        found[str(names[0]) if len(names) == 1 else task.name] = task
+    return found
+
+
+def database_urls(plan: Plan) -> dict[str, str]:
+    """Secrets Manager secret ARN -> the libpq URL its version stores (plain text)."""
+    found: dict[str, str] = {}
+    for version in plan.of_type(SECRET_VERSION):
+        text = version.plain.get("secretString")
+        secret = plan.by_reference(version.plain.get("secretId"))
+        if isinstance(text, str) and text.startswith("postgresql://") and secret is not None:
+            found[str(secret.outputs.get("arn") or secret.plain.get("arn") or secret.id)] = text
+    return found
+
+
+def url_user(url: str) -> str:
+    """The user name of a ``postgresql://user:password@host/db`` URL."""
+    rest = url.split("://", 1)[-1]
+    return rest.split("@", 1)[0].split(":", 1)[0] if "@" in rest else ""
+
+
+def role_statements(plan: Plan, role_arn: Any) -> list[dict[str, Any]]:
+    """Statements of the inline policies of the IAM role with this ARN (none if unknown)."""
+    return policy_statements(plan, role_arn) if isinstance(role_arn, str) else []
 
 
 def ingress_rules(plan: Plan) -> list[PlannedResource]:

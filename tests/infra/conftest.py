@@ -24,6 +24,13 @@ def default_plan() -> Plan:
 
 
 @pytest.fixture(scope="session")
+def configured_plan(stack_config_class: Any) -> Plan:
+    """The program as a real deploy configures it: a domain and an alarm e-mail."""
+    return build_plan(stack_config_class(domain_name="search.example.org",
+                                         alarm_email="ops@example.org"))
+
+
+@pytest.fixture(scope="session")
 def plan_with(stack_config_class: Any) -> Callable[..., Plan]:
     """Build (and cache) a plan for StackConfig field overrides: ``plan_with(az_count=3)``."""
     cache: dict[tuple, Plan] = {}

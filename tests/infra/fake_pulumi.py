@@ -72,6 +72,7 @@ class FakePulumi(PulumiCommand):
         resources: list[tuple[str, str]] | None = None,
         outputs: dict[str, Any] | None = None,
         fail: dict[str, str] | None = None,
+        policy_findings: list[tuple[str, str, str]] | None = None,
     ) -> None:
         # No super().__init__: it would look for a real `pulumi` on PATH.
         self.command = "pulumi"
@@ -80,6 +81,8 @@ class FakePulumi(PulumiCommand):
         self.resources = resources or [("aws:ec2/vpc:Vpc", "network-vpc")]
         self.canned_outputs = outputs or {}
         self.fail = fail or {}
+        #: (policy name, enforcement level, message) the policy pack reports, when one is given.
+        self.policy_findings = policy_findings or []
         self.calls: list[Call] = []
         self.stacks: dict[str, FakeStack] = {}
         self.plugins: list[tuple[str, ...]] = []
@@ -188,6 +191,16 @@ class FakePulumi(PulumiCommand):
             meta = {"op": op, "urn": urn, "type": type_, "provider": ""}
             events.append({"resourcePreEvent": {"metadata": meta, "planning": verb == "preview"}})
             events.append({"resOutputsEvent": {"metadata": meta, "planning": verb == "preview"}})
+        packs = [args[i + 1] for i, a in enumerate(args) if a == "--policy-pack"]
+        refused = []
+        if packs:
+            for policy, level, message in self.policy_findings:
+                events.append({"policyEvent": {
+                    "message": message, "color": "never", "policyName": policy,
+                    "policyPackName": "refarch-guardrails", "policyPackVersion": "0.1.0",
+                    "policyPackVersionTag": "0.1.0", "enforcementLevel": level}})
+                if level == "mandatory":
+                    refused.append(f"    - [mandatory]  {policy}\n      {message}")
         events.append({"diagnosticEvent": {"message": f"fake {verb} finished", "color": "never",
                                            "severity": "warning"}})
         changes = {op: len(self.resources)}
@@ -207,6 +220,12 @@ class FakePulumi(PulumiCommand):
                 for item in events + [{"cancelEvent": {}, "sequence": len(events)}]:
                     log.write(json.dumps(item) + "\n")
         self.events_sent[verb] = len(events)
+        if refused:
+            # What the CLI prints when a mandatory policy fails: the run stops, nothing changes.
+            raise create_command_error(CommandResult(
+                stdout="Policies:\n    ❌ refarch-guardrails@v0.1.0 (local: policy)\n"
+                       + "\n".join(refused),
+                stderr=f"error: {verb} failed: policy violations", code=255))
         if verb == "up":
             stack.outputs = dict(self.canned_outputs)
         if verb == "destroy":

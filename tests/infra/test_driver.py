@@ -55,7 +55,12 @@ def _settings(tmp_path: Path, **env: str) -> Settings:
     return Settings.from_env({k: v for k, v in base.items() if v})
 
 
+#: A real deploy needs the app's DNS name (the plan's placeholder is refused).
+DOMAIN = "search.example.org"
+
+
 def _deployer(settings: Settings, fake: FakePulumi, **kwargs: Any) -> Deployer:
+    kwargs["overrides"] = {"domainName": DOMAIN, **kwargs.get("overrides", {})}
     return Deployer(settings, pulumi_command=fake, session_factory=boto3.Session,
                     progress_bar=False, write=lambda line: None, **kwargs)
 
@@ -304,10 +309,72 @@ def test_cli_up_and_outputs_with_the_fake(with_credentials: None, tmp_path: Path
     monkeypatch.setenv("REFARCH_HOME", str(tmp_path / "home"))
     monkeypatch.setenv("PINECONE_API_KEY", KEY)
     monkeypatch.setenv("REFARCH_IMAGE_URI", "public.ecr.aws/example/refarch:1")
-    assert main(["deploy", "up", "--set", "appMaxTasks=5"]) == 0
+    assert main(["deploy", "up", "--set", "appMaxTasks=5"]) == 2
+    assert "refarch:domainName is not set" in capsys.readouterr().err
+    assert main(["deploy", "up", "--set", "appMaxTasks=5", "--set", f"domainName={DOMAIN}"]) == 0
     out = capsys.readouterr().out
     assert "up: create 1 in" in out and "app_url: http://alb.example" in out
     assert main(["deploy", "outputs", "--json"]) == 0
     assert json.loads(capsys.readouterr().out) == {"app_url": "http://alb.example"}
     assert main(["deploy", "destroy", "--yes", "--remove-stack"]) == 0
     assert fake.stacks == {}
+
+
+# --- the policy pack ---------------------------------------------------------------------------
+
+
+def test_preview_and_up_run_with_the_policy_pack(with_credentials: None, tmp_path: Path) -> None:
+    fake = FakePulumi()
+    _deployer(_settings(tmp_path), fake).up()
+    pack = str(driver_module.POLICY_PACK_DIR)
+    assert (driver_module.POLICY_PACK_DIR / "PulumiPolicy.yaml").is_file()
+    operations = [c for c in fake.calls if c.verb in ("preview", "up")]
+    # up is preceded by a preview: stack policies judge the planned state there.
+    assert [c.verb for c in operations] == ["preview", "up"]
+    for call in operations:
+        i = call.args.index("--policy-pack")
+        assert call.args[i + 1] == pack
+    fake_preview = FakePulumi()
+    _deployer(_settings(tmp_path / "p"), fake_preview).preview()
+    (call,) = fake_preview.calls_to("preview")
+    assert call.args[call.args.index("--policy-pack") + 1] == pack
+
+
+def test_a_mandatory_policy_failure_stops_the_deploy(with_credentials: None,
+                                                     tmp_path: Path) -> None:
+    message = "services-edge-https: forwards without authenticating first"
+    fake = FakePulumi(policy_findings=[("https-with-sign-in", "mandatory", message),
+                                       ("unsafe-opt-outs-reported", "advisory", "a warning")])
+    with pytest.raises(DeployError) as caught:
+        _deployer(_settings(tmp_path), fake).up()
+    text = str(caught.value)
+    assert "policy pack refused to preview" in text
+    assert f"https-with-sign-in: {message}" in text
+    assert "a warning" not in text  # advisory findings do not refuse
+    assert fake.calls_to("up") == []  # nothing was changed
+
+
+def test_an_advisory_finding_does_not_stop_the_deploy(with_credentials: None,
+                                                      tmp_path: Path) -> None:
+    lines: list[str] = []
+    fake = FakePulumi(policy_findings=[("unsafe-opt-outs-reported", "advisory", "no e-mail")])
+    deployer = Deployer(_settings(tmp_path), pulumi_command=fake, session_factory=boto3.Session,
+                        progress_bar=False, write=lines.append,
+                        overrides={"domainName": DOMAIN})
+    deployer.up()
+    assert len(fake.calls_to("up")) == 1
+    assert "  policy [advisory] unsafe-opt-outs-reported: no e-mail" in lines
+    # The offline check's own warnings are written too.
+    assert any(line.startswith("WARNING unsafe-opt-outs-reported: alarmEmail") for line in lines)
+
+
+def test_the_offline_rules_refuse_before_any_preview(with_credentials: None, tmp_path: Path,
+                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    from refarch.deploy import rules
+
+    broken = rules.Rule("test-always-fails", "a rule that fails", lambda plan: ["broken on purpose"])
+    monkeypatch.setattr(rules, "RULES", [*rules.RULES, broken])
+    fake = FakePulumi()
+    with pytest.raises(DeployError, match="test-always-fails: broken on purpose"):
+        _deployer(_settings(tmp_path), fake).up()
+    assert fake.calls_to("preview") == [] and fake.calls_to("up") == []

@@ -14,6 +14,7 @@ import pulumi
 import pytest
 
 from refarch.cli import main
+from refarch.deploy import rules
 from refarch.deploy import topology as t
 from refarch.deploy.diagram import mermaid
 from refarch.deploy.plan import Plan
@@ -69,7 +70,7 @@ def test_tree_shows_every_resource_under_its_component(default_plan: Plan) -> No
 
 def test_counts_and_json(default_plan: Plan) -> None:
     counts = default_plan.counts_by_type()
-    assert counts["aws.ec2.SecurityGroup"] == 5
+    assert counts["aws.ec2.SecurityGroup"] == 6  # alb, app, relay, indexer, database, tasks
     assert counts["aws.ecs.Service"] == 3
     assert sum(counts.values()) == len(default_plan.cloud_resources())
     payload = default_plan.to_dict()
@@ -110,8 +111,21 @@ def test_cli_plan_prints_tree_diagram_and_rules(capsys: pytest.CaptureFixture[st
     out = capsys.readouterr().out
     assert "stack refarch-demo (" in out
     assert "```mermaid" in out and "flowchart LR" in out
-    assert "rules: 24 checked, 0 violated" in out
+    assert f"rules: {len(rules.RULES)} checked, 0 violated, 2 warnings" in out
+    # The policy results: the HTTPS + sign-in rule passes, the placeholder domain warns.
+    assert "pass    mandatory https-with-sign-in" in out
+    assert "warn    advisory  unsafe-opt-outs-reported" in out
+    assert "- WARNING unsafe-opt-outs-reported: domainName is not set" in out
+    assert "services-edge-https  port=443 protocol=HTTPS" in out
+    assert "aws.scheduler.Schedule repair-reconcile" in out
     assert diagram.read_text().startswith("flowchart LR")
+
+
+def test_cli_plan_warns_about_unsafe_opt_outs(capsys: pytest.CaptureFixture[str]) -> None:
+    # A workshop opt-out is allowed (exit 0) but reported loudly.
+    assert main(["deploy", "plan", "--set", "unsafeNoSignIn=true"]) == 0
+    out = capsys.readouterr().out
+    assert "WARNING unsafe-opt-outs-reported: unsafeNoSignIn=true" in out
 
 
 def test_cli_plan_json_and_settings(capsys: pytest.CaptureFixture[str]) -> None:
@@ -120,7 +134,11 @@ def test_cli_plan_json_and_settings(capsys: pytest.CaptureFixture[str]) -> None:
     subnets = [r for r in payload["resources"] if r["type"] == t.SUBNET]
     assert len(subnets) == 6
     assert payload["rules"]["violations"] == []
-    assert payload["outputs"]["app_url"].startswith("http://")
+    assert len(payload["rules"]["warnings"]) == 2
+    statuses = {r["rule"]: r["status"] for r in payload["rules"]["results"]}
+    assert statuses["https-with-sign-in"] == "pass"
+    assert statuses["unsafe-opt-outs-reported"] == "warn"
+    assert payload["outputs"]["app_url"] == "https://refarch.example.com"
 
 
 def test_cli_plan_rejects_unknown_settings(capsys: pytest.CaptureFixture[str]) -> None:
@@ -138,5 +156,5 @@ def test_plan_runs_from_anywhere_without_credentials(tmp_path: Path) -> None:
         capture_output=True, text=True, timeout=300,
     )
     assert result.returncode == 0, result.stderr
-    assert "rules: 24 checked, 0 violated" in result.stdout
+    assert f"rules: {len(rules.RULES)} checked, 0 violated" in result.stdout
     assert not (tmp_path / ".refarch").exists()  # the plan writes nothing

@@ -22,7 +22,7 @@ from refarch.errors import ConfigError
 from refarch.model_spec import DIMENSION
 
 COMPONENT_FILES = ("network", "security", "database", "queue", "vector_index", "image",
-                   "services", "autoscaling", "observability")
+                   "services", "edge", "autoscaling", "observability", "repair")
 
 
 # --- run directly under the mocks, asserting on Outputs -----------------------------------------
@@ -37,7 +37,8 @@ def test_build_stack_returns_resolved_endpoints() -> Any:
 
     def check(values: list[Any]) -> None:
         app_url, db, queue_url, dlq_url, host, dashboard = values
-        assert app_url.startswith("http://refarch-unit-alb-")
+        # HTTPS on the app's domain by default (the placeholder offline).
+        assert app_url == "https://refarch.example.com"
         assert db.endswith(".eu-west-1.rds.amazonaws.com:5432")
         assert queue_url.endswith("/refarch-unit-changes.fifo")
         assert dlq_url.endswith("/refarch-unit-changes-dlq.fifo")
@@ -78,7 +79,8 @@ def test_the_cli_entry_point_reads_pulumi_config() -> None:
     pulumi.runtime.set_mocks(mocks, project="refarch", stack="cli", preview=False)
     pulumi.runtime.set_all_config(
         {"refarch:azCount": "3", "refarch:natGatewayCount": "3", "aws:region": "eu-west-1",
-         "pinecone:apiKey": "pc-cli-key"}, ["pinecone:apiKey"])
+         "refarch:domainName": "search.example.org", "pinecone:apiKey": "pc-cli-key"},
+        ["pinecone:apiKey"])
 
     @pulumi.runtime.test
     def run() -> None:
@@ -96,6 +98,23 @@ def test_the_cli_entry_point_reads_pulumi_config() -> None:
     key = by_type["pulumi:providers:pinecone"][0].inputs["apiKey"]
     assert is_secret(key) and key["value"] == "pc-cli-key"
     assert by_type[t.ALB][0].inputs["name"] == "refarch-cli-alb"
+    assert by_type[t.CERTIFICATE][0].inputs["domainName"] == "search.example.org"
+
+
+def test_the_cli_entry_point_refuses_the_placeholder_domain() -> None:
+    main = Path(load_infra("program").__file__).with_name("__main__.py")
+    pulumi.runtime.set_mocks(RecordingMocks(), project="refarch", stack="cli", preview=False)
+    pulumi.runtime.set_all_config({"pinecone:apiKey": "pc-cli-key"}, ["pinecone:apiKey"])
+
+    @pulumi.runtime.test
+    def run() -> None:
+        runpy.run_path(str(main), run_name="__main__")
+
+    try:
+        with pytest.raises(ConfigError, match="refarch:domainName"):
+            run()
+    finally:
+        pulumi.runtime.set_all_config({}, [])
 
 
 # --- structure -------------------------------------------------------------------------------------
@@ -119,9 +138,11 @@ def test_every_resource_is_parented_to_its_component(default_plan: Plan) -> None
     components = {c.urn: c for c in default_plan.components()}
     assert sorted(c.type.rsplit(":", 1)[-1] for c in components.values()) == sorted(
         ["Network", "SecurityGroups", "Database", "ChangeQueue", "VectorIndex", "ServiceImage",
-         "Services", "Autoscaling", "Observability"])
+         "Services", "Edge", "Autoscaling", "Observability", "RepairSchedule"])
     for resource in default_plan.resources:
-        if resource.type.startswith("refarch:infra:") or resource.type == "pulumi:providers:aws":
+        if resource.type == "refarch:infra:Edge":
+            assert components[resource.parent].type == "refarch:infra:Services"
+        elif resource.type.startswith("refarch:infra:") or resource.type == "pulumi:providers:aws":
             assert resource.parent == "", resource.name  # top level
         else:
             assert resource.parent in components, f"{resource.type} {resource.name} is orphaned"
@@ -154,10 +175,11 @@ def test_stack_outputs(default_plan: Plan) -> None:
     assert outputs["queue_url"] == queue.outputs["url"]
     assert outputs["dlq_url"] == dlq.outputs["url"]
     assert outputs["index_host"] == default_plan.one(t.INDEX).outputs["host"]
-    alb = default_plan.one(t.ALB)
-    assert outputs["app_url"] == f"http://{alb.outputs['dnsName']}"
+    assert outputs["app_url"] == "https://refarch.example.com"
     assert outputs["database_endpoint"] == default_plan.one(t.RDS).outputs["endpoint"]
-    assert set(outputs["task_definition_arns"]) == set(t.SERVICE_ROLES)
+    assert set(outputs["task_definition_arns"]) == {*t.SERVICE_ROLES, "migrate", "reconcile"}
+    assert outputs["user_pool_id"] == default_plan.one(t.USER_POOL).outputs["id"]
+    assert outputs["certificate_validation"]["type"] == "CNAME"
 
 
 def test_default_shape(default_plan: Plan) -> None:
@@ -181,19 +203,108 @@ def test_every_ecs_command_is_a_container_role(default_plan: Plan) -> None:
     assert {c[0] for c in commands} == set(ENTRYPOINTS)
 
 
+def test_only_the_migration_and_repair_tasks_hold_the_master_url(default_plan: Plan) -> None:
+    master = default_plan.one(t.RDS).plain["username"]
+    urls = t.database_urls(default_plan)
+    holders = {}
+    for task in default_plan.of_type(t.TASK_DEF):
+        for container in t.containers_of(task):
+            for name, arn in t.container_secrets(container).items():
+                if t.url_user(urls.get(arn, "")) == master:
+                    holders[task.plain["family"]] = name
+    assert holders == {"refarch-dev-migrate": "DATABASE_URL",
+                       "refarch-dev-reconcile": "DATABASE_URL"}
+    for role, view in t.services(default_plan).items():
+        arn = t.container_secrets(view.main_container)[f"REFARCH_{role.upper()}_DATABASE_URL"]
+        assert t.url_user(urls[arn]) == f"refarch_{role}"
+        assert "sslmode=verify-full&sslrootcert=/etc/ssl/certs/rds-global-bundle.pem" in urls[arn]
+
+
+def test_repair_runs_on_a_schedule(default_plan: Plan) -> None:
+    schedule = default_plan.one(t.SCHEDULE).plain
+    assert schedule["scheduleExpression"] == "rate(1 hour)"
+    task = t.standalone_tasks(default_plan)["reconcile"]
+    assert schedule["target"]["ecsParameters"]["taskDefinitionArn"] == task.outputs["arn"]
+    assert t.containers_of(task)[0]["command"] == ["reconcile", "--repair"]
+    ages = {a.plain["name"]: a.plain["threshold"] for a in default_plan.of_type(t.ALARM)
+            if a.plain["metricName"] == "ApproximateAgeOfOldestMessage"}
+    # 50% of 4 days and of 14 days: days before SQS would delete the message.
+    assert ages["refarch-dev-queue-retention"] == 2 * 86_400
+    assert ages["refarch-dev-dlq-retention"] == 7 * 86_400
+
+
 # --- settings change what they say --------------------------------------------------------------
 
 
-def test_https_with_a_certificate(plan_with: Any) -> None:
-    plan = plan_with(certificate_arn="arn:aws:acm:us-east-1:123456789012:certificate/abc")
-    assert rules.check(plan) == []
-    listeners = {int(x.plain["port"]): x.plain for x in plan.of_type(t.LISTENER)}
+def _listeners(plan: Plan) -> dict[int, dict[str, Any]]:
+    return {int(x.plain["port"]): x.plain for x in plan.of_type(t.LISTENER)}
+
+
+def test_https_and_sign_in_by_default(default_plan: Plan) -> None:
+    listeners = _listeners(default_plan)
     assert listeners[443]["protocol"] == "HTTPS"
+    actions = sorted(listeners[443]["defaultActions"], key=lambda a: a["order"])
+    assert [a["type"] for a in actions] == ["authenticate-cognito", "forward"]
     assert listeners[80]["defaultActions"][0]["type"] == "redirect"
-    ports = sorted(int(r.plain["fromPort"]) for r in plan.of_type(t.INGRESS)
+    ports = sorted(int(r.plain["fromPort"]) for r in default_plan.of_type(t.INGRESS)
                    if r.plain.get("cidrIpv4"))
     assert ports == [80, 443]
-    assert plan.outputs["app_url"].startswith("https://")
+    # The certificate is requested for the domain and the listener waits for its validation.
+    assert default_plan.one(t.CERTIFICATE).plain["domainName"] == "refarch.example.com"
+    validation = default_plan.one(t.CERTIFICATE_VALIDATION)
+    assert listeners[443]["certificateArn"] == validation.outputs["certificateArn"]
+
+
+def test_https_with_a_certificate(plan_with: Any) -> None:
+    arn = "arn:aws:acm:us-east-1:123456789012:certificate/abc"
+    plan = plan_with(certificate_arn=arn, domain_name="search.example.org")
+    assert rules.mandatory(rules.check(plan)) == []
+    assert _listeners(plan)[443]["certificateArn"] == arn
+    assert plan.of_type(t.CERTIFICATE) == []
+    assert plan.outputs["app_url"] == "https://search.example.org"
+
+
+def test_domain_in_a_hosted_zone_gets_validation_and_alias_records(plan_with: Any) -> None:
+    plan = plan_with(domain_name="search.example.org", hosted_zone_id="Z123EXAMPLE")
+    records = {r.plain["type"]: r.plain for r in plan.of_type("aws:route53/record:Record")}
+    assert records["A"]["name"] == "search.example.org"
+    assert records["CNAME"]["name"].endswith(".search.example.org.")
+    validation = plan.one(t.CERTIFICATE_VALIDATION).plain
+    assert validation["validationRecordFqdns"] == [records["CNAME"]["name"].rstrip(".")]
+    assert rules.mandatory(rules.check(plan)) == []
+
+
+def test_oidc_sign_in(plan_with: Any) -> None:
+    issuer = "https://login.example.org"
+    plan = plan_with(domain_name="search.example.org", auth_provider="oidc",
+                     oidc_issuer=issuer, oidc_authorization_endpoint=f"{issuer}/authorize",
+                     oidc_token_endpoint=f"{issuer}/token",
+                     oidc_user_info_endpoint=f"{issuer}/userinfo", oidc_client_id="refarch")
+    action = sorted(_listeners(plan)[443]["defaultActions"], key=lambda a: a["order"])[0]
+    assert action["type"] == "authenticate-oidc"
+    assert action["authenticateOidc"]["issuer"] == issuer
+    assert plan.of_type(t.USER_POOL) == []
+    listener = next(x for x in plan.of_type(t.LISTENER) if x.plain["port"] == 443)
+    # The client secret travels as a secret (the offline plan's placeholder).
+    assert is_secret(listener.inputs["defaultActions"])
+    assert rules.check(plan, ["secret-values-never-plaintext"]) == []
+    assert rules.mandatory(rules.check(plan)) == []
+
+
+def test_unsafe_opt_outs_serve_plain_http_and_warn(plan_with: Any) -> None:
+    plan = plan_with(unsafe_no_tls=True, unsafe_no_sign_in=True)
+    listeners = _listeners(plan)
+    assert list(listeners) == [80] and listeners[80]["defaultActions"][0]["type"] == "forward"
+    assert plan.of_type(t.USER_POOL) == [] and plan.of_type(t.CERTIFICATE) == []
+    violations = rules.check(plan)
+    assert rules.mandatory(violations) == []
+    warnings = [v.message for v in violations if v.rule == "unsafe-opt-outs-reported"]
+    assert any("unsafeNoTls" in w for w in warnings) and any("unsafeNoSignIn" in w
+                                                             for w in warnings)
+    no_sign_in = plan_with(unsafe_no_sign_in=True, domain_name="search.example.org")
+    actions = _listeners(no_sign_in)[443]["defaultActions"]
+    assert [a["type"] for a in actions] == ["forward"]
+    assert rules.mandatory(rules.check(no_sign_in)) == []
 
 
 def test_indexer_database_access_can_be_turned_off(plan_with: Any, default_plan: Plan) -> None:
@@ -205,34 +316,40 @@ def test_indexer_database_access_can_be_turned_off(plan_with: Any, default_plan:
     # refarch's indexer re-reads rows from Postgres: by default it gets the database.
     assert indexer_reaches_db(default_plan)
     view = t.services(default_plan)["indexer"]
-    assert "DATABASE_URL" in t.container_secrets(view.main_container)
-    assert [c["name"] for c in view.containers] == ["migrate", "indexer"]
+    assert "REFARCH_INDEXER_DATABASE_URL" in t.container_secrets(view.main_container)
+    assert [c["name"] for c in view.containers] == ["wait-for-schema", "indexer"]
     plan = plan_with(indexer_reads_database=False)
     assert not indexer_reaches_db(plan)
     view = t.services(plan)["indexer"]
-    assert "DATABASE_URL" not in t.container_secrets(view.main_container)
+    assert not any(n.endswith("DATABASE_URL") for n in t.container_secrets(view.main_container))
     assert [c["name"] for c in view.containers] == ["indexer"]
-    assert rules.check(plan) == []
+    assert rules.mandatory(rules.check(plan)) == []
 
 
 def test_prebuilt_image_skips_the_build(plan_with: Any) -> None:
-    uri = "public.ecr.aws/example/refarch:1.0"
+    uri = "public.ecr.aws/example/refarch@sha256:" + "ab" * 32
     plan = plan_with(image_uri=uri)
     assert plan.of_type(t.IMAGE) == []
     images = {c["image"] for task in plan.of_type(t.TASK_DEF) for c in t.containers_of(task)}
     assert images == {uri}
-    assert rules.check(plan) == []
+    assert rules.mandatory(rules.check(plan)) == []
 
 
-def test_protect_data(plan_with: Any, default_plan: Plan) -> None:
-    plan = plan_with(protect_data=True)
-    db = plan.one(t.RDS).plain
+def test_data_is_protected_unless_disposable(plan_with: Any, default_plan: Plan) -> None:
+    db = default_plan.one(t.RDS).plain
     assert db["deletionProtection"] is True and db["skipFinalSnapshot"] is False
     assert db["finalSnapshotIdentifier"] == "refarch-dev-postgres-final"
-    assert plan.one(t.INDEX).plain["deletionProtection"] == "enabled"
-    assert plan.one(t.REPOSITORY).plain["forceDelete"] is False
-    assert default_plan.one(t.INDEX).plain["deletionProtection"] == "disabled"
-    assert rules.check(plan) == []
+    assert default_plan.one(t.INDEX).plain["deletionProtection"] == "enabled"
+    assert default_plan.one(t.REPOSITORY).plain["forceDelete"] is False
+    assert {s.plain["recoveryWindowInDays"] for s in default_plan.of_type(t.SECRET)} == {30}
+    plan = plan_with(disposable=True)
+    db = plan.one(t.RDS).plain
+    assert db["deletionProtection"] is False and db["skipFinalSnapshot"] is True
+    assert plan.one(t.INDEX).plain["deletionProtection"] == "disabled"
+    assert {s.plain["recoveryWindowInDays"] for s in plan.of_type(t.SECRET)} == {0}
+    violations = rules.check(plan)
+    assert rules.mandatory(violations) == []
+    assert any("disposable=true" in v.message for v in violations if not v.mandatory)
 
 
 def test_three_zones_with_a_nat_each(plan_with: Any) -> None:
@@ -240,7 +357,7 @@ def test_three_zones_with_a_nat_each(plan_with: Any) -> None:
     assert len(plan.of_type(t.SUBNET)) == 6 and len(plan.of_type(t.NAT)) == 3
     routes = {r.plain["natGatewayId"] for r in plan.of_type(t.ROUTE) if r.plain.get("natGatewayId")}
     assert len(routes) == 3  # each private subnet leaves through its own AZ's NAT
-    assert rules.check(plan) == []
+    assert rules.mandatory(rules.check(plan)) == []
 
 
 def test_restricted_alb_and_custom_sizes(plan_with: Any) -> None:
@@ -251,7 +368,7 @@ def test_restricted_alb_and_custom_sizes(plan_with: Any) -> None:
         "203.0.113.0/24"}
     assert all(g.plain["retentionInDays"] == 90 for g in plan.of_type(t.LOG_GROUP))
     assert plan.one(t.RDS).plain["tags"]["team"] == "search"
-    assert rules.check(plan) == []
+    assert rules.mandatory(rules.check(plan)) == []
 
 
 def test_rules_follow_the_config_they_are_given(plan_with: Any, default_plan: Plan) -> None:
@@ -267,11 +384,11 @@ def test_rules_follow_the_config_they_are_given(plan_with: Any, default_plan: Pl
 
 
 def test_config_parses_pulumi_strings(stack_config_class: Any) -> None:
-    values = {"azCount": "3", "natGatewayCount": "2", "protectData": "true",
+    values = {"azCount": "3", "natGatewayCount": "2", "disposable": "true",
               "albIngressCidrs": "10.0.0.0/8, 192.168.0.0/16",
               "extraTags": '{"team": "search"}', "certificateArn": ""}
     config = stack_config_class.from_values(values.get, stack="prod")
-    assert config.az_count == 3 and config.nat_gateway_count == 2 and config.protect_data
+    assert config.az_count == 3 and config.nat_gateway_count == 2 and config.disposable
     assert config.alb_ingress_cidrs == ("10.0.0.0/8", "192.168.0.0/16")
     assert config.extra_tags == {"team": "search"}
     assert config.certificate_arn is None
@@ -291,7 +408,14 @@ def test_config_parses_pulumi_strings(stack_config_class: Any) -> None:
     ({"logRetentionDays": "10"}, "refarch:logRetentionDays"),
     ({"dbBackupRetentionDays": "0"}, "refarch:dbBackupRetentionDays"),
     ({"albIngressCidrs": "everyone"}, "refarch:albIngressCidrs"),
-    ({"protectData": "maybe"}, "refarch:protectData"),
+    ({"disposable": "maybe"}, "refarch:disposable"),
+    ({"domainName": "not a name"}, "refarch:domainName"),
+    ({"hostedZoneId": "Z1"}, "refarch:hostedZoneId"),
+    ({"authProvider": "saml"}, "refarch:authProvider"),
+    ({"authProvider": "oidc", "domainName": "a.example.org"}, "refarch:oidcIssuer"),
+    ({"secretRecoveryDays": "3"}, "refarch:secretRecoveryDays"),
+    ({"reconcileSchedule": "every hour"}, "refarch:reconcileSchedule"),
+    ({"unsafeNoTls": "true", "certificateArn": "arn:aws:acm:x"}, "refarch:unsafeNoTls"),
     ({"namePrefix": "Refarch_Prod"}, "refarch:namePrefix"),
     ({"namePrefix": "a-very-long-prefix-x", "stack": "production-east"}, "refarch:namePrefix"),
     ({"indexName": "Products!"}, "refarch:indexName"),

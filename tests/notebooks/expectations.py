@@ -79,11 +79,11 @@ def _check_06_deploy_with_pulumi(results: dict[str, Any]) -> None:
     # The offline plan of the default stack: every component, every rule holding.
     assert results["components"] == sorted(
         ["Network", "SecurityGroups", "Database", "ChangeQueue", "VectorIndex", "ServiceImage",
-         "Services", "Autoscaling", "Observability"])
+         "Services", "Edge", "Autoscaling", "Observability", "RepairSchedule"])
     assert results["cloud_resources"] >= 80
     assert results["cloud_resources"] == sum(results["resources_per_type"].values())
-    assert results["security_groups"] == 5 and results["ecs_services"] == 3
-    assert results["public_ingress_ports"] == [80]
+    assert results["security_groups"] == 6 and results["ecs_services"] == 3
+    assert results["public_ingress_ports"] == [80, 443]  # 80 only redirects to HTTPS
     assert results["index_dimension"] == results["model_dimension"] == 384
     assert results["rules_checked"] >= 24 and results["rule_violations"] == 0
     assert results["diagram_edges"] >= 15

@@ -22,7 +22,8 @@ from tests.support.paths import ROOT
 DOCKERFILE = ROOT / "Dockerfile"
 
 #: Extra arguments each role is started with by the ECS tasks (infra/services.py).
-TASK_ARGS = {"app": [], "relay": [], "indexer": ["--workers", "2"], "migrate": []}
+TASK_ARGS = {"app": [], "relay": [], "indexer": ["--workers", "2"], "migrate": ["--role-passwords"],
+             "reconcile": ["--repair"], "db": ["wait", "--role", "app", "--timeout", "900"]}
 
 
 def _stages() -> list[list[str]]:

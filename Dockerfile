@@ -55,9 +55,10 @@ RUN HF_HUB_OFFLINE=1 refarch model export --out /opt/refarch-onnx \
 # --- runtime: slim, no compiler, non-root ---------------------------------------------------
 FROM python:${PYTHON_VERSION}-slim-bookworm AS runtime
 
-# Runtime libraries of the compiled dependencies (C++ standard library, OpenMP for torch).
+# Runtime libraries of the compiled dependencies (C++ standard library, OpenMP for torch), and
+# psql for `refarch deploy psql` (ECS Exec: the database has no public endpoint).
 RUN apt-get update \
- && apt-get install -y --no-install-recommends libstdc++6 libgomp1 \
+ && apt-get install -y --no-install-recommends libstdc++6 libgomp1 postgresql-client \
  && rm -rf /var/lib/apt/lists/* \
  && groupadd --system --gid 10001 refarch \
  && useradd --system --uid 10001 --gid refarch --create-home --home-dir /home/refarch refarch

@@ -1,4 +1,5 @@
-"""``refarch deploy plan|preview|up|refresh|destroy|outputs``: the AWS stack, via Pulumi.
+"""``refarch deploy plan|preview|up|refresh|destroy|outputs|migrate|add-user|psql``: the AWS
+stack, via Pulumi, and operator access to it.
 
 ``plan`` needs nothing but this repository: it runs the Pulumi program offline under mocks and
 prints the resource tree, a Mermaid diagram and the rule checks. The other verbs drive the real
@@ -135,6 +136,32 @@ def _outputs(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def _migrate(args: argparse.Namespace, settings: Settings) -> int:
+    task = _deployer(args, settings).migrate()
+    print(f"migrate: done ({task})")
+    return 0
+
+
+def _add_user(args: argparse.Namespace, settings: Settings) -> int:
+    pool = _deployer(args, settings).add_user(args.email)
+    print(f"add-user: {args.email} added to {pool}; Cognito e-mails a temporary password, "
+          "changed at the first sign-in")
+    return 0
+
+
+def _psql(args: argparse.Namespace, settings: Settings) -> int:
+    import subprocess
+
+    from refarch.deploy.operator import check_exec_tools
+
+    command = _deployer(args, settings).psql_command(args.service)
+    if args.print:
+        print(" ".join(command))
+        return 0
+    check_exec_tools()
+    return subprocess.call(command)
+
+
 def register(subparsers: Subparsers) -> None:
     """Add the ``deploy`` sub-command and its verbs."""
     parser = subparsers.add_parser(
@@ -176,3 +203,14 @@ def register(subparsers: Subparsers) -> None:
     outputs = verb("outputs", "print the stack outputs (app URL, endpoints, dashboard)", _outputs,
                    stack_settings=False)
     outputs.add_argument("--json", action="store_true", help="print the outputs as JSON")
+    verb("migrate", "run the migration task (up does after every update) and wait for it",
+         _migrate, stack_settings=False)
+    add_user = verb("add-user", "create a sign-in user in the stack's Cognito user pool",
+                    _add_user, stack_settings=False)
+    add_user.add_argument("email", help="the user's e-mail address (their user name)")
+    psql = verb("psql", "open psql in a running service task (ECS Exec), as its own role",
+                _psql, stack_settings=False)
+    psql.add_argument("--service", default="app", choices=("app", "relay", "indexer"),
+                      help="whose task and database role (default app)")
+    psql.add_argument("--print", action="store_true",
+                      help="print the aws ecs execute-command line instead of running it")

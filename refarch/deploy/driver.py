@@ -175,9 +175,11 @@ class Deployer:
         work_dir: Path | None = None,
         write: Callable[[str], None] | None = None,
         progress_bar: bool = True,
+        run_migrations: bool = True,
     ) -> None:
         """``overrides`` are stack settings (``{"appMaxTasks": "6"}``) saved with the stack;
-        ``pulumi_command`` and ``session_factory`` default to the real CLI and boto3."""
+        ``pulumi_command`` and ``session_factory`` default to the real CLI and boto3;
+        ``run_migrations=False`` leaves the migration task to ``refarch deploy migrate``."""
         self.settings = settings
         self.stack_name = stack or settings.deploy_stack
         self.overrides = dict(overrides or {})
@@ -186,6 +188,7 @@ class Deployer:
         self._session_factory = session_factory
         self._write = write
         self._progress_bar = progress_bar
+        self._run_migrations = run_migrations
         self._stack: auto.Stack | None = None
         self._config: StackConfig | None = None
         self._api_key: str | None = None
@@ -459,8 +462,41 @@ class Deployer:
         packs = self.policy_packs()
         self._run("preview", lambda stack, reporter: stack.preview(
             on_event=reporter, color="never", policy_packs=packs), guarded=True)
-        return self._run("up", lambda stack, reporter: stack.up(
+        result = self._run("up", lambda stack, reporter: stack.up(
             on_event=reporter, color="never", policy_packs=packs))
+        if self._run_migrations:
+            # The services wait (wait-for-schema) until this has run.
+            self.migrate(result.outputs)
+        return result
+
+    # -- operator access (refarch.deploy.operator) -------------------------------------------
+
+    def _client(self, service: str) -> Any:
+        return self._sessions()().client(service, region_name=self.settings.aws_region)
+
+    def migrate(self, outputs: Mapping[str, Any] | None = None) -> str:
+        """Run the migration task (the master credentials' only holder) and wait for it;
+        returns its task ARN."""
+        from refarch.deploy.operator import run_migration
+
+        self._say("running the migration task (refarch db migrate --role-passwords)")
+        task = run_migration(self._client("ecs"), outputs or self.outputs())
+        self._say(f"migrations applied and role passwords set ({task})")
+        return task
+
+    def add_user(self, email: str) -> str:
+        """Create a sign-in user in the stack's Cognito user pool; returns the pool id."""
+        from refarch.deploy.operator import add_user
+
+        return add_user(self._client("cognito-idp"), self.outputs(), email)
+
+    def psql_command(self, service: str = "app") -> list[str]:
+        """The ECS Exec command that opens psql in a running ``service`` task as its role."""
+        from refarch.deploy.operator import psql_command, running_task
+
+        outputs = self.outputs()
+        task = running_task(self._client("ecs"), outputs, service)
+        return psql_command(outputs, self.settings.aws_region, service, task)
 
     def refresh(self) -> OperationResult:
         """Bring the stack's state in line with what exists in the cloud."""

@@ -61,8 +61,10 @@ DOMAIN = "search.example.org"
 
 def _deployer(settings: Settings, fake: FakePulumi, **kwargs: Any) -> Deployer:
     kwargs["overrides"] = {"domainName": DOMAIN, **kwargs.get("overrides", {})}
-    return Deployer(settings, pulumi_command=fake, session_factory=boto3.Session,
-                    progress_bar=False, write=lambda line: None, **kwargs)
+    kwargs.setdefault("session_factory", boto3.Session)
+    kwargs.setdefault("run_migrations", False)  # the migration task has its own tests
+    return Deployer(settings, pulumi_command=fake, progress_bar=False, write=lambda line: None,
+                    **kwargs)
 
 
 # --- prerequisites -------------------------------------------------------------------------------
@@ -309,11 +311,15 @@ def test_cli_up_and_outputs_with_the_fake(with_credentials: None, tmp_path: Path
     monkeypatch.setenv("REFARCH_HOME", str(tmp_path / "home"))
     monkeypatch.setenv("PINECONE_API_KEY", KEY)
     monkeypatch.setenv("REFARCH_IMAGE_URI", "public.ecr.aws/example/refarch:1")
+    migrations: list[Any] = []
+    monkeypatch.setattr(driver_module.Deployer, "migrate",
+                        lambda self, outputs=None: migrations.append(outputs) or "task")
     assert main(["deploy", "up", "--set", "appMaxTasks=5"]) == 2
     assert "refarch:domainName is not set" in capsys.readouterr().err
     assert main(["deploy", "up", "--set", "appMaxTasks=5", "--set", f"domainName={DOMAIN}"]) == 0
     out = capsys.readouterr().out
     assert "up: create 1 in" in out and "app_url: http://alb.example" in out
+    assert migrations == [{"app_url": "http://alb.example"}]  # after the update, with its outputs
     assert main(["deploy", "outputs", "--json"]) == 0
     assert json.loads(capsys.readouterr().out) == {"app_url": "http://alb.example"}
     assert main(["deploy", "destroy", "--yes", "--remove-stack"]) == 0
@@ -359,7 +365,7 @@ def test_an_advisory_finding_does_not_stop_the_deploy(with_credentials: None,
     lines: list[str] = []
     fake = FakePulumi(policy_findings=[("unsafe-opt-outs-reported", "advisory", "no e-mail")])
     deployer = Deployer(_settings(tmp_path), pulumi_command=fake, session_factory=boto3.Session,
-                        progress_bar=False, write=lines.append,
+                        progress_bar=False, write=lines.append, run_migrations=False,
                         overrides={"domainName": DOMAIN})
     deployer.up()
     assert len(fake.calls_to("up")) == 1

@@ -496,3 +496,11 @@ def test_database_rule_follows_the_indexer_setting(plan_with: Callable[..., Plan
         "fromPort": 5432, "toPort": 5432, "ipProtocol": "tcp"})
     violations = rules.check(reopened, ["database-ingress-only-from-its-clients"])
     assert [v.message for v in violations] == ["db-indexer: database open to indexer"]
+
+
+def test_docs_list_every_rule_with_its_level() -> None:
+    from refarch.deploy.program import INFRA_DIR
+
+    text = (INFRA_DIR.parent / "docs" / "deploy.md").read_text(encoding="utf-8")
+    for r in rules.RULES:
+        assert f"| `{r.name}` | {r.level}" in text, r.name

@@ -2,8 +2,8 @@
 
 A thin adapter, and the only module that imports ``pulumi_policy``: every rule of
 :mod:`refarch.deploy.rules` becomes a ``StackValidationPolicy`` (mandatory or advisory, as the
-rule says) whose validation is :func:`refarch.deploy.policy.evaluate`. There is one definition
-of each rule; the offline plan and the tests run the same functions.
+rule says for a real deploy) whose validation is :func:`refarch.deploy.policy.evaluate`.
+There is one definition of each rule; the offline plan and the tests run the same functions.
 """
 
 import sys
@@ -37,7 +37,7 @@ def stack_policy(rule: rules.Rule) -> StackValidationPolicy:
             report_violation(message, None)
 
     return StackValidationPolicy(name=rule.name, description=rule.description,
-                                 validate=validate, enforcement_level=LEVELS[rule.level])
+                                 validate=validate, enforcement_level=LEVELS[rule.enforced_level])
 
 
 def main() -> None:

@@ -74,7 +74,9 @@ def _plan(args: argparse.Namespace, settings: Settings) -> int:
         print(f"rules: {len(rules.RULES)} checked, {len(refused)} violated, "
               f"{warnings} warning{'s' if warnings != 1 else ''}")
         for violation in violations:
-            print(f"  - {'WARNING ' if not violation.mandatory else ''}{violation}")
+            note = " (refuses `refarch deploy up`)" if (
+                violation.refuses_deploy and not violation.mandatory) else ""
+            print(f"  - {'WARNING ' if not violation.mandatory else ''}{violation}{note}")
     if args.mermaid:
         with open(args.mermaid, "w", encoding="utf-8") as out:
             out.write(diagram + "\n")

@@ -381,12 +381,12 @@ class Deployer:
         from refarch.deploy.plan import build_plan
 
         violations = rules.check(build_plan(self.config))
-        refused = rules.mandatory(violations)
+        refused = rules.refusing_deploy(violations)
         if refused:
             listing = "\n".join(f"  - {v}" for v in refused)
             raise DeployError(f"the stack {self.stack_name!r} breaks mandatory rules (nothing "
                               f"was changed):\n{listing}")
-        warnings = [v for v in violations if not v.mandatory]
+        warnings = [v for v in violations if not v.refuses_deploy]
         for warning in warnings:
             self._say(f"WARNING {warning}")
         return warnings
@@ -396,6 +396,13 @@ class Deployer:
             self._write(line)
         else:
             log.warning("%s", line)
+
+    def _check_docker(self, operation: str) -> None:
+        self.open_stack()
+        assert self._config is not None
+        if ("docker" in self._needs(operation) and not self._config.image_uri
+                and shutil.which("docker") is None):
+            raise DeployError(f"cannot {operation}: Docker was not found: {FIX_DOCKER}")
 
     def policy_packs(self) -> list[str]:
         """The policy packs every preview and up runs with: refarch's guardrails."""
@@ -413,9 +420,7 @@ class Deployer:
         self._require(operation)
         stack = self.open_stack()
         assert self._config is not None
-        if ("docker" in self._needs(operation) and not self._config.image_uri
-                and shutil.which("docker") is None):
-            raise DeployError(f"cannot {operation}: Docker was not found: {FIX_DOCKER}")
+        self._check_docker(operation)
         if guarded:
             self.check_rules()
         self.ensure_plugins()
@@ -459,6 +464,7 @@ class Deployer:
         preview is where they can stop a change), and the update itself runs with the pack.
         """
         self._require("up")  # what up needs beyond a preview (Docker), said up front
+        self._check_docker("up")
         packs = self.policy_packs()
         self._run("preview", lambda stack, reporter: stack.preview(
             on_event=reporter, color="never", policy_packs=packs), guarded=True)

@@ -55,6 +55,14 @@ class Rule:
     level: str = MANDATORY
     #: Needs Pulumi's secret markers (only the offline plan has them, not the policy pack).
     offline_only: bool = False
+    #: The level on a real deploy (driver, policy pack), when stricter than the plan's: a
+    #: placeholder for what cannot be known offline warns in the plan, refuses a deploy.
+    deploy_level: str | None = None
+
+    @property
+    def enforced_level(self) -> str:
+        """The level a real deploy (the driver's check, the policy pack) applies."""
+        return self.deploy_level or self.level
 
 
 @dataclass(frozen=True)
@@ -64,6 +72,8 @@ class Violation:
     rule: str
     message: str
     level: str = MANDATORY
+    #: Whether a real deploy refuses this (mandatory, or advisory offline but mandatory then).
+    refuses_deploy: bool = True
 
     @property
     def mandatory(self) -> bool:
@@ -77,12 +87,12 @@ class Violation:
 RULES: list[Rule] = []
 
 
-def rule(name: str, description: str, *, level: str = MANDATORY,
-         offline_only: bool = False) -> Callable[[Callable[[Plan], list[str]]], Callable]:
+def rule(name: str, description: str, *, level: str = MANDATORY, offline_only: bool = False,
+         deploy_level: str | None = None) -> Callable[[Callable[[Plan], list[str]]], Callable]:
     """Register a rule function under ``name``."""
 
     def register(fn: Callable[[Plan], list[str]]) -> Callable[[Plan], list[str]]:
-        RULES.append(Rule(name, description, fn, level, offline_only))
+        RULES.append(Rule(name, description, fn, level, offline_only, deploy_level))
         return fn
 
     return register
@@ -102,7 +112,11 @@ def check(plan: Plan, names: list[str] | None = None) -> list[Violation]:
     unknown = set(names or []) - {r.name for r in RULES}
     if unknown:
         raise KeyError(f"unknown rules: {', '.join(sorted(unknown))}")
-    return [Violation(r.name, message, r.level) for r in selected for message in r.check(plan)]
+    return [_violation(r, message) for r in selected for message in r.check(plan)]
+
+
+def _violation(r: Rule, message: str) -> Violation:
+    return Violation(r.name, message, r.level, refuses_deploy=r.enforced_level == MANDATORY)
 
 
 @dataclass(frozen=True)
@@ -128,12 +142,17 @@ class RuleResult:
 
 def results(plan: Plan) -> list[RuleResult]:
     """Every rule's result on ``plan``, in registration order (what the plan prints)."""
-    return [RuleResult(r, [Violation(r.name, m, r.level) for m in r.check(plan)]) for r in RULES]
+    return [RuleResult(r, [_violation(r, m) for m in r.check(plan)]) for r in RULES]
 
 
 def mandatory(violations: list[Violation]) -> list[Violation]:
-    """The violations that refuse a deploy."""
+    """The violations that fail the offline plan."""
     return [v for v in violations if v.mandatory]
+
+
+def refusing_deploy(violations: list[Violation]) -> list[Violation]:
+    """The violations that refuse a real deploy (the mandatory ones and the placeholders)."""
+    return [v for v in violations if v.refuses_deploy]
 
 
 # --- helpers -------------------------------------------------------------------------------

@@ -7,10 +7,12 @@ and run wherever the other rules run: the offline plan, the tests, the policy pa
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from refarch.deploy import supply_chain
 from refarch.deploy import topology as t
-from refarch.deploy.rules import ADVISORY, _num, role_url_variable, rule
+from refarch.deploy.rules import ADVISORY, MANDATORY, _num, role_url_variable, rule
 
 if TYPE_CHECKING:
     from refarch.deploy.model import Plan, PlannedResource
@@ -350,3 +352,46 @@ def _data_protection(plan: Plan) -> list[str]:
         if repo.plain.get("forceDelete"):
             problems.append(f"{repo.name}: force-deleted with its images")
     return problems
+
+
+# --- 7. supply chain ---------------------------------------------------------------------------
+
+
+def _image_findings(plan: Plan) -> supply_chain.Findings | None:
+    """The supply-chain findings of what the services run: the Dockerfile the image is built
+    from (and its lock files), or the prebuilt ``imageUri``. None when there is no image."""
+    if not plan.of_type(t.TASK_DEF):
+        return None
+    images = plan.of_type(t.IMAGE)
+    if images:
+        findings = supply_chain.Findings()
+        for image in images:
+            location = (image.plain.get("dockerfile") or {}).get("location")
+            found = supply_chain.dockerfile_findings(Path(str(location)))
+            findings.unpinned += found.unpinned
+            findings.placeholders += found.placeholders
+        return findings
+    if plan.config.image_uri:
+        return supply_chain.image_uri_findings(plan.config.image_uri)
+    return None
+
+
+@rule("image-build-pinned",
+      "The image is built only from pinned inputs: base images and the BuildKit frontend by "
+      "digest, downloaded files by checksum, Python packages from lock files with hashes "
+      "(pip --require-hashes); a prebuilt imageUri is given by digest.")
+def _image_pinned(plan: Plan) -> list[str]:
+    findings = _image_findings(plan)
+    if findings is None:
+        return ["no task runs an image"]
+    return findings.unpinned
+
+
+@rule("image-pins-filled-in",
+      "No pin is a placeholder (64 zeros) for a digest or hash that could not be known offline: "
+      "a warning in the plan, a refused deploy.", level=ADVISORY, deploy_level=MANDATORY)
+def _image_placeholders(plan: Plan) -> list[str]:
+    findings = _image_findings(plan)
+    if findings is None:
+        return ["no task runs an image"]
+    return findings.placeholders

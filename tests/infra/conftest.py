@@ -10,6 +10,9 @@ import pytest
 from refarch.deploy.plan import Plan, build_plan
 from refarch.deploy.program import load_infra
 
+#: A prebuilt image given by digest, as a real deploy would.
+PINNED_IMAGE = "123456789012.dkr.ecr.us-east-1.amazonaws.com/refarch@sha256:" + "ab" * 32
+
 
 @pytest.fixture(scope="session")
 def stack_config_class() -> Any:
@@ -25,9 +28,10 @@ def default_plan() -> Plan:
 
 @pytest.fixture(scope="session")
 def configured_plan(stack_config_class: Any) -> Plan:
-    """The program as a real deploy configures it: a domain and an alarm e-mail."""
+    """The program as a real deploy configures it: a domain, an alarm e-mail, and an image
+    pinned by digest (the Dockerfile's own pins hold placeholders until filled in)."""
     return build_plan(stack_config_class(domain_name="search.example.org",
-                                         alarm_email="ops@example.org"))
+                                         alarm_email="ops@example.org", image_uri=PINNED_IMAGE))
 
 
 @pytest.fixture(scope="session")

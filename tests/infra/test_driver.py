@@ -24,6 +24,7 @@ from refarch.deploy.mocks import RecordingMocks, is_secret
 from refarch.deploy.plan import Plan
 from refarch.errors import DeployError
 from refarch.settings import Settings
+from tests.infra.conftest import PINNED_IMAGE
 from tests.infra.fake_pulumi import FakePulumi, FakeStack
 
 KEY = "pc-driver-test-key-0123"
@@ -50,7 +51,7 @@ def with_credentials(aws_env: None, monkeypatch: pytest.MonkeyPatch) -> None:
 
 def _settings(tmp_path: Path, **env: str) -> Settings:
     base = {"REFARCH_HOME": str(tmp_path / "home"), "PINECONE_API_KEY": KEY,
-            "REFARCH_IMAGE_URI": "public.ecr.aws/example/refarch:1"}
+            "REFARCH_IMAGE_URI": PINNED_IMAGE}
     base.update(env)
     return Settings.from_env({k: v for k, v in base.items() if v})
 
@@ -310,7 +311,7 @@ def test_cli_up_and_outputs_with_the_fake(with_credentials: None, tmp_path: Path
     monkeypatch.setattr(driver_module.shutil, "which", lambda name: f"/usr/bin/{name}")
     monkeypatch.setenv("REFARCH_HOME", str(tmp_path / "home"))
     monkeypatch.setenv("PINECONE_API_KEY", KEY)
-    monkeypatch.setenv("REFARCH_IMAGE_URI", "public.ecr.aws/example/refarch:1")
+    monkeypatch.setenv("REFARCH_IMAGE_URI", PINNED_IMAGE)
     migrations: list[Any] = []
     monkeypatch.setattr(driver_module.Deployer, "migrate",
                         lambda self, outputs=None: migrations.append(outputs) or "task")
@@ -383,4 +384,17 @@ def test_the_offline_rules_refuse_before_any_preview(with_credentials: None, tmp
     fake = FakePulumi()
     with pytest.raises(DeployError, match="test-always-fails: broken on purpose"):
         _deployer(_settings(tmp_path), fake).up()
+    assert fake.calls_to("preview") == [] and fake.calls_to("up") == []
+
+
+def test_placeholder_pins_refuse_a_build_before_any_preview(
+        with_credentials: None, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # Building from the Dockerfile (no REFARCH_IMAGE_URI), whose digests are placeholders.
+    monkeypatch.setattr(driver_module.shutil, "which", lambda name: f"/usr/bin/{name}")
+    fake = FakePulumi()
+    with pytest.raises(DeployError) as caught:
+        _deployer(_settings(tmp_path, REFARCH_IMAGE_URI=""), fake).up()
+    text = str(caught.value)
+    assert "image-pins-filled-in: base image python:3.11-slim-bookworm has a placeholder" in text
+    assert "requirements-torch-cpu.lock: torch==2.13.0+cpu has a placeholder hash" in text
     assert fake.calls_to("preview") == [] and fake.calls_to("up") == []

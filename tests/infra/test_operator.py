@@ -15,6 +15,7 @@ from refarch.deploy import driver as driver_module
 from refarch.deploy.driver import Deployer
 from refarch.errors import DeployError
 from refarch.settings import Settings
+from tests.infra.conftest import PINNED_IMAGE
 from tests.infra.fake_pulumi import FakePulumi
 from tests.infra.test_driver import DOMAIN, KEY, aws_env, with_credentials  # noqa: F401
 
@@ -73,7 +74,7 @@ def _migration(aws: StubbedAws, exit_code: int = 0) -> None:
 
 def _deployer(tmp_path: Path, fake: FakePulumi, aws: StubbedAws, **kwargs: Any) -> Deployer:
     settings = Settings.from_env({"REFARCH_HOME": str(tmp_path / "home"), "PINECONE_API_KEY": KEY,
-                                  "REFARCH_IMAGE_URI": "public.ecr.aws/example/refarch:1"})
+                                  "REFARCH_IMAGE_URI": PINNED_IMAGE})
     return Deployer(settings, pulumi_command=fake, session_factory=aws, progress_bar=False,
                     write=lambda line: None, overrides={"domainName": DOMAIN}, **kwargs)
 

@@ -111,11 +111,14 @@ def test_cli_plan_prints_tree_diagram_and_rules(capsys: pytest.CaptureFixture[st
     out = capsys.readouterr().out
     assert "stack refarch-demo (" in out
     assert "```mermaid" in out and "flowchart LR" in out
-    assert f"rules: {len(rules.RULES)} checked, 0 violated, 2 warnings" in out
+    assert f"rules: {len(rules.RULES)} checked, 0 violated, 7 warnings" in out
     # The policy results: the HTTPS + sign-in rule passes, the placeholder domain warns.
     assert "pass    mandatory https-with-sign-in" in out
     assert "warn    advisory  unsafe-opt-outs-reported" in out
     assert "- WARNING unsafe-opt-outs-reported: domainName is not set" in out
+    # The Dockerfile's placeholder pins: a warning here, a refusal on up.
+    assert ("- WARNING image-pins-filled-in: base image python:3.11-slim-bookworm has a "
+            "placeholder digest: fill in the real one (refuses `refarch deploy up`)") in out
     assert "services-edge-https  port=443 protocol=HTTPS" in out
     assert "aws.scheduler.Schedule repair-reconcile" in out
     assert diagram.read_text().startswith("flowchart LR")
@@ -134,7 +137,7 @@ def test_cli_plan_json_and_settings(capsys: pytest.CaptureFixture[str]) -> None:
     subnets = [r for r in payload["resources"] if r["type"] == t.SUBNET]
     assert len(subnets) == 6
     assert payload["rules"]["violations"] == []
-    assert len(payload["rules"]["warnings"]) == 2
+    assert len(payload["rules"]["warnings"]) == 7
     statuses = {r["rule"]: r["status"] for r in payload["rules"]["results"]}
     assert statuses["https-with-sign-in"] == "pass"
     assert statuses["unsafe-opt-outs-reported"] == "warn"

@@ -172,7 +172,7 @@ def test_every_rule_is_a_policy_of_the_pack_at_its_level(pack: PolicyPack) -> No
     assert [p.name for p in pack.policies] == [r.name for r in rules.RULES]
     for p, r in zip(pack.policies, rules.RULES, strict=True):
         assert p.description == r.description
-        assert p.enforcement_level.value == r.level
+        assert p.enforcement_level.value == r.enforced_level
 
 
 def test_the_pack_passes_the_real_program(pack: PolicyPack, configured_plan: Plan) -> None:

@@ -30,11 +30,24 @@ def test_rule_holds_for_the_program(rule: rules.Rule, default_plan: Plan,
     assert rule.check(configured_plan) == []
 
 
-def test_the_default_plan_warns_about_its_placeholder_domain(default_plan: Plan) -> None:
+def test_the_default_plan_warns_about_its_placeholders(default_plan: Plan) -> None:
     warnings = [v for v in rules.check(default_plan) if not v.mandatory]
-    assert [v.rule for v in warnings] == ["unsafe-opt-outs-reported"] * 2
+    assert [v.rule for v in warnings] == ["unsafe-opt-outs-reported"] * 2 + [
+        "image-pins-filled-in"] * 5
     assert "placeholder refarch.example.com" in warnings[0].message
+    # The Dockerfile's placeholder pins warn here and refuse a real deploy.
+    assert [v.refuses_deploy for v in warnings] == [False] * 2 + [True] * 5
     assert rules.mandatory(rules.check(default_plan)) == []
+
+
+def test_the_dockerfile_build_is_pinned(default_plan: Plan, tmp_path: Any) -> None:
+    assert rules.check(default_plan, ["image-build-pinned"]) == []
+    unpinned = tmp_path / "Dockerfile"
+    unpinned.write_text("FROM python:3.11-slim\nRUN pip install requests\n", encoding="utf-8")
+    broken = _edit(default_plan, t.IMAGE, lambda r: True,
+                   lambda i: i["dockerfile"].update(location=str(unpinned)))
+    messages = [v.message for v in rules.check(broken, ["image-build-pinned"])]
+    assert "base image python:3.11-slim is not pinned by digest (@sha256:...)" in messages
 
 
 def test_there_are_rules_for_every_area_of_the_issue() -> None:
@@ -51,7 +64,7 @@ def test_there_are_rules_for_every_area_of_the_issue() -> None:
         "master-secret-only-in-migration-task", "services-use-their-own-database-role",
         "secrets-readable-only-by-their-task", "database-tls-verified", "scheduled-repair",
         "alarm-before-retention", "alarms-reach-the-configured-email",
-        "data-protected-unless-disposable",
+        "data-protected-unless-disposable", "image-build-pinned", "image-pins-filled-in",
     ):
         assert expected in names
 
@@ -405,7 +418,20 @@ def _secret_deleted_at_once(p: Plan) -> Plan:
                  lambda i: i.update(recoveryWindowInDays=0))
 
 
+def _image_by_tag(p: Plan) -> Plan:
+    return dataclasses.replace(p, config=dataclasses.replace(
+        p.config, image_uri="123456789012.dkr.ecr.us-east-1.amazonaws.com/refarch:latest"))
+
+
+def _image_digest_placeholder(p: Plan) -> Plan:
+    return dataclasses.replace(p, config=dataclasses.replace(
+        p.config, image_uri="123456789012.dkr.ecr.us-east-1.amazonaws.com/refarch@sha256:"
+        + "0" * 64))
+
+
 MUTATIONS: list[tuple[str, Callable[[Plan], Plan]]] = [
+    ("image-build-pinned", _image_by_tag),
+    ("image-pins-filled-in", _image_digest_placeholder),
     ("https-with-sign-in", _https_without_sign_in),
     ("https-with-sign-in", _http_forwards),
     ("https-with-sign-in", _old_tls),

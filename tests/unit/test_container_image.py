@@ -51,7 +51,10 @@ def test_multi_stage_with_a_slim_final_stage() -> None:
     names = [re.search(r"\bAS\s+(\S+)", s[0], re.I) for s in stages]
     assert all(names), "every stage is named"
     final = stages[-1]
-    assert "slim" in final[0]
+    # Both stages run the one base image the PYTHON_IMAGE argument pins (by digest).
+    base = re.search(r"^ARG PYTHON_IMAGE=(\S+)", DOCKERFILE.read_text(encoding="utf-8"), re.M)
+    assert base and "slim" in base.group(1) and "@sha256:" in base.group(1)
+    assert final[0].startswith("FROM ${PYTHON_IMAGE}")
     final_text = "\n".join(final)
     assert "build-essential" not in final_text and "gcc" not in final_text
     copies = _instructions(final, "COPY")
@@ -72,11 +75,34 @@ def test_final_stage_runs_as_a_non_root_user() -> None:
 def test_torch_is_the_pinned_cpu_build() -> None:
     pyproject = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))
     pins = {re.split("==", d)[0].split("[")[0]: d for d in pyproject["project"]["dependencies"]}
-    text = DOCKERFILE.read_text(encoding="utf-8")
-    match = re.search(r"pip install --index-url (\S+) (torch==\S+)", text)
-    assert match, "torch is installed from an explicit index"
+    text = re.sub(r"\\\n\s*", "", DOCKERFILE.read_text(encoding="utf-8"))
+    match = re.search(r"pip install --require-hashes --no-deps --index-url (\S+) "
+                      r"-r (requirements-torch-cpu.lock)", text)
+    assert match, "torch is installed from an explicit index, hash-checked"
     assert match.group(1) == "https://download.pytorch.org/whl/cpu"
-    assert match.group(2) == pins["torch"]
+    lock = (ROOT / match.group(2)).read_text(encoding="utf-8")
+    (line,) = [x for x in lock.splitlines() if x.startswith("torch==")]
+    assert line.startswith(pins["torch"] + "+cpu --hash=sha256:")
+
+
+def test_the_lock_pins_every_dependency_at_its_pyproject_version() -> None:
+    pyproject = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))
+    locked = {}
+    for line in (ROOT / "requirements.lock").read_text(encoding="utf-8").splitlines():
+        if line and not line.startswith("#"):
+            name, rest = line.split("==", 1)
+            version, _, digest = rest.partition(" --hash=sha256:")
+            assert re.fullmatch(r"[0-9a-f]{64}", digest), line
+            locked[name] = version
+    for dependency in pyproject["project"]["dependencies"]:
+        name, version = re.split(r"==", dependency)
+        name = re.sub(r"[-_.]+", "-", name.split("[")[0]).lower()
+        if name == "torch":
+            assert name not in locked  # the CPU build has its own lock
+            continue
+        assert locked.get(name) == version, f"requirements.lock has {name} {locked.get(name)}"
+    # PyPI's CUDA build of torch pulls these in; the image's CPU build does not need them.
+    assert not [n for n in locked if n.startswith(("nvidia-", "triton", "cuda-"))]
 
 
 def test_model_weights_are_baked_in_and_used_offline() -> None:

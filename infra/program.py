@@ -96,7 +96,8 @@ def build_stack(config: StackConfig, pinecone_api_key: pulumi.Input[str],
         "security",
         SecurityArgs(prefix, network.vpc_id, APP_PORT, config.alb_ingress_cidrs,
                      https=config.tls,
-                     indexer_reads_database=config.indexer_reads_database, tags=tags),
+                     indexer_reads_database=config.indexer_reads_database, tags=tags,
+                     sign_in=config.sign_in),
         opts,
     )
     database = Database(

@@ -2,8 +2,9 @@
 
 The rules, which the infra tests enforce:
 
-* the ALB takes 80 (and 443 with a certificate) from ``albIngressCidrs`` (the internet by
-  default) and may only talk to the app's port;
+* the ALB takes 80 and 443 (80 only with ``unsafeNoTls``) from ``albIngressCidrs`` (the
+  internet by default) and may only talk to the app's port, and to the identity provider on 443
+  when it signs users in;
 * the app takes its port only from the ALB;
 * the relay, the indexer and the one-off tasks (migration, scheduled repair) take no ingress;
 * Postgres takes 5432 only from the app, the relay, the indexer (which re-reads the rows
@@ -35,6 +36,8 @@ class SecurityArgs:
     https: bool
     indexer_reads_database: bool
     tags: dict[str, str]
+    #: The ALB authenticates: it calls the identity provider's token endpoint on 443.
+    sign_in: bool = False
 
 
 class SecurityGroups(pulumi.ComponentResource):
@@ -127,6 +130,19 @@ class SecurityGroups(pulumi.ComponentResource):
             opts=child,
         )
         ingress_from_group("app-from-alb", app, alb, args.app_port)
+        if args.sign_in:
+            # The authenticate action: the ALB exchanges the code at the IdP (Cognito, OIDC).
+            aws.vpc.SecurityGroupEgressRule(
+                f"{name}-alb-to-idp",
+                security_group_id=alb.id,
+                cidr_ipv4="0.0.0.0/0",
+                ip_protocol="tcp",
+                from_port=443,
+                to_port=443,
+                description="load balancer to the identity provider's endpoints (sign-in)",
+                tags=args.tags,
+                opts=child,
+            )
 
         database_clients = [("app", app), ("relay", relay), ("tasks", tasks)]
         if args.indexer_reads_database:

@@ -220,10 +220,14 @@ class Services(pulumi.ComponentResource):
                         {"Effect": "Allow", "Action": consume, "Resource": [args.queue_arn]},
                         {"Effect": "Allow", "Action": ["sqs:SendMessage"],
                          "Resource": [args.dlq_arn]}],
-            # The repair re-enqueues what is missing, stale or stuck in the DLQ.
+            # The repair re-enqueues what is missing or stale, and peeks at the DLQ (receive,
+            # then release) to leave the products whose message waits there alone.
             "reconcile": [inspect,
                           {"Effect": "Allow", "Action": ["sqs:SendMessage"],
-                           "Resource": [args.queue_arn]}],
+                           "Resource": [args.queue_arn]},
+                          {"Effect": "Allow",
+                           "Action": ["sqs:ReceiveMessage", "sqs:ChangeMessageVisibility"],
+                           "Resource": [args.dlq_arn]}],
         }
         task_roles: dict[str, aws.iam.Role] = {}
         for role in (*ROLES, *TASKS):

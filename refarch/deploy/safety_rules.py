@@ -38,8 +38,9 @@ def _actions(listener: PlannedResource) -> list[dict[str, Any]]:
 
 @rule("https-with-sign-in",
       "The ALB serves HTTPS on 443 (TLS 1.2+, a certificate) and authenticates every request "
-      "(Cognito or OIDC) before forwarding it; port 80 only redirects to HTTPS. Only the "
-      "loudly named unsafeNoTls / unsafeNoSignIn opt-outs relax this.")
+      "(Cognito or OIDC) before forwarding it, its security group letting it reach the identity "
+      "provider on 443; port 80 only redirects to HTTPS. Only the loudly named unsafeNoTls / "
+      "unsafeNoSignIn opt-outs relax this.")
 def _https_with_sign_in(plan: Plan) -> list[str]:
     listeners = plan.of_type(t.LISTENER)
     if not listeners:
@@ -77,6 +78,14 @@ def _https_with_sign_in(plan: Plan) -> list[str]:
             if kinds != ["redirect"] or (redirect or {}).get("protocol") != "HTTPS":
                 problems.append(f"{listener.name}: {inputs.get('protocol')} on "
                                 f"{inputs.get('port')} does {kinds}, not a redirect to HTTPS")
+    if config.sign_in and https:
+        roles = t.security_group_roles(plan)
+        if not any(roles.get(r.plain.get("securityGroupId", "")) == "alb"
+                   and r.plain.get("ipProtocol") == "tcp" and _num(r.plain.get("fromPort")) == 443
+                   and (r.plain.get("cidrIpv4") or r.plain.get("cidrIpv6"))
+                   for r in plan.of_type(t.EGRESS)):
+            problems.append("the load balancer cannot reach the identity provider (no egress "
+                            "on 443): every sign-in would fail")
     return problems
 
 

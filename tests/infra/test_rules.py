@@ -324,6 +324,12 @@ def _old_tls(p: Plan) -> Plan:
                  lambda i: i.update(sslPolicy="ELBSecurityPolicy-2016-08"))
 
 
+def _alb_cut_from_the_idp(p: Plan) -> Plan:
+    kept = tuple(r for r in p.resources if not r.name.endswith("alb-to-idp"))
+    assert len(kept) == len(p.resources) - 1
+    return dataclasses.replace(p, resources=kept)
+
+
 def _self_sign_up(p: Plan) -> Plan:
     return _edit(p, t.USER_POOL, lambda r: True, lambda i: i.update(
         adminCreateUserConfig={"allowAdminCreateUserOnly": False}))
@@ -435,6 +441,7 @@ MUTATIONS: list[tuple[str, Callable[[Plan], Plan]]] = [
     ("https-with-sign-in", _https_without_sign_in),
     ("https-with-sign-in", _http_forwards),
     ("https-with-sign-in", _old_tls),
+    ("https-with-sign-in", _alb_cut_from_the_idp),
     ("sign-up-by-operators-only", _self_sign_up),
     ("sign-up-by-operators-only", _implicit_flow),
     ("unsafe-opt-outs-reported", _workshop_without_sign_in),

@@ -486,7 +486,7 @@ class Deployer:
         from refarch.deploy.operator import run_migration
 
         self._say("running the migration task (refarch db migrate --role-passwords)")
-        task = run_migration(self._client("ecs"), outputs or self.outputs())
+        task = run_migration(self._sessions()(), outputs or self.outputs())
         self._say(f"migrations applied and role passwords set ({task})")
         return task
 

@@ -26,6 +26,8 @@ FIX_EXEC_TOOLS = ("install the AWS CLI v2 and the Session Manager plugin (https:
                   "com/systems-manager/latest/userguide/session-manager-working-with-install-"
                   "plugin.html); ECS Exec needs both")
 SERVICES = ("app", "relay", "indexer")
+#: The migration task's command (its task definition's own, passed again as the override).
+MIGRATE_COMMAND = ("migrate", "--role-passwords")
 
 
 def _output(outputs: Mapping[str, Any], name: str) -> Any:
@@ -36,49 +38,18 @@ def _output(outputs: Mapping[str, Any], name: str) -> Any:
     return value
 
 
-def run_migration(ecs: Any, outputs: Mapping[str, Any], *, timeout: float = 900,
-                  delay: float = 6) -> str:
+def run_migration(session: Any, outputs: Mapping[str, Any]) -> str:
     """Run the migration task, wait until it stops, and return its task ARN.
 
-    ``ecs`` is a boto3 ECS client. DeployError when the task cannot start, does not stop in
-    ``timeout`` seconds, or exits non-zero (with its stop reason and where its logs are).
+    ``session`` is a boto3 session. DeployError when the task cannot start or exits non-zero
+    (with its stop reason and its log group).
     """
-    from botocore.exceptions import WaiterError
+    from refarch.deploy.smoke import run_task
 
-    cluster = _output(outputs, "cluster_name")
-    task_definition = _output(outputs, "task_definition_arns").get("migrate")
-    if not task_definition:
+    if not _output(outputs, "task_definition_arns").get("migrate"):
         raise DeployError("the stack has no migrate task definition: update it (refarch "
                           "deploy up)")
-    response = ecs.run_task(
-        cluster=cluster, taskDefinition=task_definition, launchType="FARGATE", count=1,
-        startedBy="refarch-deploy-migrate",
-        networkConfiguration={"awsvpcConfiguration": {
-            "subnets": list(_output(outputs, "private_subnet_ids")),
-            "securityGroups": [_output(outputs, "tasks_security_group_id")],
-            "assignPublicIp": "DISABLED"}},
-    )
-    if response.get("failures") or not response.get("tasks"):
-        reasons = "; ".join(f"{f.get('arn', '')} {f.get('reason', '')}".strip()
-                            for f in response.get("failures") or []) or "no task started"
-        raise DeployError(f"the migration task did not start: {reasons}")
-    task_arn = str(response["tasks"][0]["taskArn"])
-    try:
-        ecs.get_waiter("tasks_stopped").wait(
-            cluster=cluster, tasks=[task_arn],
-            WaiterConfig={"Delay": delay, "MaxAttempts": max(1, int(timeout / delay))})
-    except WaiterError as exc:
-        raise DeployError(f"the migration task {task_arn} did not finish in {timeout:.0f} s: "
-                          f"{exc}") from None
-    task = ecs.describe_tasks(cluster=cluster, tasks=[task_arn])["tasks"][0]
-    container: dict[str, Any] = next(
-        (c for c in task.get("containers") or [] if c.get("name") == "migrate"), {})
-    if container.get("exitCode") != 0:
-        raise DeployError(
-            f"the migration task failed (exit code {container.get('exitCode')}, "
-            f"{task.get('stoppedReason') or container.get('reason') or 'no reason given'}); "
-            f"its log is in the CloudWatch group /{cluster.removesuffix('-cluster')}/migrate")
-    return task_arn
+    return run_task(outputs, list(MIGRATE_COMMAND), session=session, role="migrate")
 
 
 def add_user(cognito: Any, outputs: Mapping[str, Any], email: str) -> str:

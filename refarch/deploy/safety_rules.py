@@ -1,7 +1,7 @@
 """The production-safety rules (issue 13): sign-in and TLS, per-service database credentials,
 scheduled repair, data protection, and the loudly named opt-outs reported as warnings.
 
-They register into :data:`refarch.deploy.rules.RULES` (imported at the end of that module)
+They register into :data:`refarch.deploy.rulebook.RULES` (``rules`` imports this module last)
 and run wherever the other rules run: the offline plan, the tests, the policy pack.
 """
 
@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 from refarch.deploy import supply_chain
 from refarch.deploy import topology as t
-from refarch.deploy.rules import ADVISORY, MANDATORY, _num, role_url_variable, rule
+from refarch.deploy.rulebook import ADVISORY, MANDATORY, _num, role_url_variable, rule
 
 if TYPE_CHECKING:
     from refarch.deploy.model import Plan, PlannedResource

@@ -47,6 +47,10 @@ def wait_for_app(
         sleep(interval)
 
 
+#: Task definitions no service runs; they share the tasks' security group.
+STANDALONE_TASKS = ("migrate", "reconcile")
+
+
 def run_task(
     outputs: Mapping[str, Any],
     command: Sequence[str],
@@ -57,15 +61,22 @@ def run_task(
 ) -> str:
     """Run ``command`` once in the ``role`` service's task definition, inside the VPC.
 
-    Uses the stack outputs (cluster, task definitions, private subnets, security groups).
-    Returns the task ARN; with ``wait``, waits for it to stop and raises DeployError unless
-    the command exited 0.
+    ``role`` is a service (``app``, ``relay``, ``indexer``: that service's credentials and
+    security group) or a standalone task (``migrate``: the master credentials, which
+    ``refarch load`` needs; ``reconcile``), which run in the tasks' security group. Uses the
+    stack outputs (cluster, task definitions, private subnets, security groups). Returns the
+    task ARN; with ``wait``, waits for it to stop and raises DeployError unless the command
+    exited 0.
     """
     if session is None:
         import boto3
 
         session = boto3.Session()
     ecs = session.client("ecs")
+    if role in STANDALONE_TASKS:
+        security_group = outputs["tasks_security_group_id"]
+    else:
+        security_group = outputs["service_security_group_ids"][role]
     response = ecs.run_task(
         cluster=outputs["cluster_name"],
         taskDefinition=outputs["task_definition_arns"][role],
@@ -74,7 +85,7 @@ def run_task(
         networkConfiguration={
             "awsvpcConfiguration": {
                 "subnets": list(outputs["private_subnet_ids"]),
-                "securityGroups": [outputs["service_security_group_ids"][role]],
+                "securityGroups": [security_group],
                 "assignPublicIp": "DISABLED",
             }
         },
@@ -91,11 +102,13 @@ def run_task(
         WaiterConfig={"Delay": 10, "MaxAttempts": 120},
     )
     task = ecs.describe_tasks(cluster=outputs["cluster_name"], tasks=[task_arn])["tasks"][0]
-    container = next(c for c in task["containers"] if c["name"] == role)
+    container: dict[str, Any] = next((c for c in task.get("containers") or [] if c["name"] == role), {})
     if container.get("exitCode") != 0:
+        group = f"/{str(outputs['cluster_name']).removesuffix('-cluster')}/{role}"
         raise DeployError(
             f"`{' '.join(command)}` exited with {container.get('exitCode')} "
-            f"({container.get('reason') or task.get('stoppedReason')}); see the {role} log group"
+            f"({container.get('reason') or task.get('stoppedReason')}); see the log group "
+            f"{group}"
         )
     return task_arn
 

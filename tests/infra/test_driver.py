@@ -377,10 +377,10 @@ def test_an_advisory_finding_does_not_stop_the_deploy(with_credentials: None,
 
 def test_the_offline_rules_refuse_before_any_preview(with_credentials: None, tmp_path: Path,
                                                      monkeypatch: pytest.MonkeyPatch) -> None:
-    from refarch.deploy import rules
+    from refarch.deploy import rulebook, rules
 
     broken = rules.Rule("test-always-fails", "a rule that fails", lambda plan: ["broken on purpose"])
-    monkeypatch.setattr(rules, "RULES", [*rules.RULES, broken])
+    monkeypatch.setattr(rulebook, "RULES", [*rules.RULES, broken])
     fake = FakePulumi()
     with pytest.raises(DeployError, match="test-always-fails: broken on purpose"):
         _deployer(_settings(tmp_path), fake).up()

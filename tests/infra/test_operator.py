@@ -61,7 +61,9 @@ def _migration(aws: StubbedAws, exit_code: int = 0) -> None:
     ecs = aws.stubbers["ecs"]
     ecs.add_response("run_task", {"tasks": [{"taskArn": TASK}], "failures": []}, {
         "cluster": CLUSTER, "taskDefinition": MIGRATE, "launchType": "FARGATE", "count": 1,
-        "startedBy": "refarch-deploy-migrate",
+        "startedBy": "refarch-deploy",
+        "overrides": {"containerOverrides": [{"name": "migrate",
+                                              "command": ["migrate", "--role-passwords"]}]},
         "networkConfiguration": {"awsvpcConfiguration": {
             "subnets": ["subnet-a", "subnet-b"], "securityGroups": ["sg-tasks"],
             "assignPublicIp": "DISABLED"}}})
@@ -93,7 +95,7 @@ def test_a_failed_migration_fails_up_with_where_to_look(with_credentials: None, 
                                                         tmp_path: Path) -> None:
     aws = StubbedAws()
     _migration(aws, exit_code=1)
-    with pytest.raises(DeployError, match=r"exit code 1.*/refarch-dev/migrate"):
+    with pytest.raises(DeployError, match=r"exited with 1.*log group /refarch-dev/migrate"):
         _deployer(tmp_path, FakePulumi(outputs=OUTPUTS), aws).up()
 
 

@@ -146,3 +146,29 @@ def test_smoke_search_ranks_the_nearest_products(tmp_path: Path) -> None:
         assert set(hits[0]) == {"id", "score", "name", "category", "price"}
     finally:
         server.stop()
+
+
+def test_standalone_tasks_run_in_the_tasks_security_group() -> None:
+    session = boto3.Session(aws_access_key_id="x", aws_secret_access_key="y",
+                            region_name="us-east-1")
+    client = session.client("ecs")
+    stub = Stubber(client)
+    outputs = {**OUTPUTS, "tasks_security_group_id": "sg-tasks",
+               "task_definition_arns": {**OUTPUTS["task_definition_arns"], "migrate": "td-m"}}
+    stub.add_response("run_task", {"tasks": [{"taskArn": TASK}], "failures": []}, {
+        "cluster": "refarch-dev-cluster", "taskDefinition": "td-m", "launchType": "FARGATE",
+        "count": 1, "startedBy": "refarch-deploy",
+        "networkConfiguration": {"awsvpcConfiguration": {
+            "subnets": ["subnet-a", "subnet-b"], "securityGroups": ["sg-tasks"],
+            "assignPublicIp": "DISABLED"}},
+        "overrides": {"containerOverrides": [{"name": "migrate", "command": ["refarch", "load"]}]},
+    })
+    stub.activate()
+
+    class OneClient:
+        def client(self, name: str) -> Any:
+            return client
+
+    assert run_task(outputs, ["refarch", "load"], session=OneClient(), role="migrate",
+                    wait=False) == TASK
+    stub.assert_no_pending_responses()

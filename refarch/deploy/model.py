@@ -45,6 +45,10 @@ KEY_PROPERTIES: dict[str, tuple[str, ...]] = {
     "aws:cloudwatch/dashboard:Dashboard": ("dashboardName",),
     "aws:ecr/repository:Repository": ("name",),
     "aws:ecs/cluster:Cluster": ("name",),
+    "aws:scheduler/schedule:Schedule": ("scheduleExpression",),
+    "aws:acm/certificate:Certificate": ("domainName", "validationMethod"),
+    "aws:cognito/userPool:UserPool": ("name",),
+    "aws:secretsmanager/secret:Secret": ("recoveryWindowInDays",),
 }
 
 @dataclass(frozen=True)
@@ -74,9 +78,19 @@ class PlannedResource:
         return ".".join(p for p in (package, module.split("/")[0], kind) if p and p != "index")
 
     def key_properties(self) -> dict[str, Any]:
-        """The few inputs worth showing for this type."""
+        """The few inputs worth showing for this type (plus, for listeners, the actions in
+        order, and for task definitions, the variables injected from secrets)."""
         plain = self.plain
-        return {k: plain[k] for k in KEY_PROPERTIES.get(self.type, ()) if k in plain}
+        shown = {k: plain[k] for k in KEY_PROPERTIES.get(self.type, ()) if k in plain}
+        if self.type == "aws:lb/listener:Listener":
+            actions = sorted(plain.get("defaultActions") or [], key=lambda a: a.get("order") or 0)
+            shown["actions"] = ",".join(str(a.get("type")) for a in actions)
+        elif self.type == "aws:ecs/taskDefinition:TaskDefinition":
+            raw = plain.get("containerDefinitions", "[]")
+            containers = json.loads(raw) if isinstance(raw, str) else (raw or [])
+            names = sorted({s["name"] for c in containers for s in c.get("secrets") or []})
+            shown["secrets"] = ",".join(names) or "none"
+        return shown
 
     def references(self) -> set[str]:
         """Identifiers this resource can be referred to by (id, ARN, URL, name)."""

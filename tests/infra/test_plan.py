@@ -119,8 +119,18 @@ def test_cli_plan_prints_tree_diagram_and_rules(capsys: pytest.CaptureFixture[st
     # The Dockerfile's placeholder pins: a warning here, a refusal on up.
     assert ("- WARNING image-pins-filled-in: base image python:3.11-slim-bookworm has a "
             "placeholder digest: fill in the real one (refuses `refarch deploy up`)") in out
-    assert "services-edge-https  port=443 protocol=HTTPS" in out
-    assert "aws.scheduler.Schedule repair-reconcile" in out
+    # Issue 13's "done when": an HTTPS listener that authenticates, the master URL only in the
+    # migration (and repair) task, the scheduled reconcile.
+    assert ("aws.lb.Listener services-edge-https  port=443 protocol=HTTPS "
+            "actions=authenticate-cognito,forward") in out
+    assert "aws.lb.Listener services-edge-http  port=80 protocol=HTTP actions=redirect" in out
+    assert "pass    mandatory master-secret-only-in-migration-task" in out
+    for role in ("app", "relay", "indexer"):
+        line = next(x for x in out.splitlines() if f"TaskDefinition services-{role} " in x)
+        secrets = set(line.split("secrets=")[1].split(","))
+        assert "DATABASE_URL" not in secrets and f"REFARCH_{role.upper()}_DATABASE_URL" in secrets
+    assert "aws.scheduler.Schedule repair-reconcile  scheduleExpression=rate(1 hour)" in out
+    assert "pass    mandatory scheduled-repair" in out
     assert diagram.read_text().startswith("flowchart LR")
 
 

@@ -85,6 +85,15 @@ def mermaid(plan: Plan) -> str:
         node("alarms", f"SNS alarms topic ({len(alarms)} alarms)")
     if plan.of_type(t.DASHBOARD):
         node("dashboard", "CloudWatch dashboard")
+    pools = plan.of_type(t.USER_POOL)
+    if pools:
+        node("signin", f"Cognito {pools[0].plain.get('name', pools[0].name)} (hosted UI)")
+    standalone = t.standalone_tasks(plan)
+    for role in standalone:
+        node(role, f"ECS task {role}", "round", group="private")
+    schedules = plan.of_type(t.SCHEDULE)
+    if schedules:
+        node("scheduler", "EventBridge Scheduler")
 
     # Edges ---------------------------------------------------------------------------------
     for rule in t.ingress_rules(plan):
@@ -102,6 +111,26 @@ def mermaid(plan: Plan) -> str:
                 edge(source, target_key, port)
         elif cidr:
             edge("internet", target_key, f"{port} from {cidr}")
+
+    for listener in plan.of_type(t.LISTENER):
+        kinds = [a.get("type") for a in listener.plain.get("defaultActions") or []]
+        if "authenticate-cognito" in kinds and "signin" in nodes:
+            edge("alb", "signin", f":{int(listener.plain.get('port', 0))} sign-in first",
+                 dashed=True)
+        elif "authenticate-oidc" in kinds:
+            node("signin", "OIDC identity provider")
+            edge("alb", "signin", f":{int(listener.plain.get('port', 0))} sign-in first",
+                 dashed=True)
+    for schedule in schedules:
+        ecs = (schedule.plain.get("target") or {}).get("ecsParameters") or {}
+        for role, task in standalone.items():
+            if ecs.get("taskDefinitionArn") == task.outputs.get("arn"):
+                command = " ".join(t.containers_of(task)[0].get("command") or [])
+                edge("scheduler", role, f"{command}, {schedule.plain.get('scheduleExpression')}")
+    for role, task in standalone.items():
+        if any(u in t.database_urls(plan) for c in t.containers_of(task)
+               for u in t.container_secrets(c).values()):
+            edge(role, "db", "master URL", dashed=True)
 
     if queue:
         for role, view in views.items():

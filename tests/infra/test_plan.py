@@ -81,11 +81,17 @@ def test_counts_and_json(default_plan: Plan) -> None:
 def test_diagram_is_derived_from_the_wiring(default_plan: Plan) -> None:
     diagram = mermaid(default_plan)
     assert diagram.startswith("flowchart LR")
-    for edge in ('internet -->|":80 from 0.0.0.0/0"| alb', 'alb -->|":8501"| app',
+    for edge in ('internet -->|":80 from 0.0.0.0/0"| alb',
+                 'internet -->|":443 from 0.0.0.0/0"| alb', 'alb -->|":8501"| app',
                  'app -->|":5432"| db', 'relay -->|":5432"| db', 'relay -->|"send"| queue',
                  'queue -->|"receive"| indexer', 'queue -->|"after 5 receives"| dlq',
                  'indexer -->|"query / upsert"| index', 'dlq -.->|"depth > 0"| alarms',
-                 'scaling -.->|"backlog per task"| indexer'):
+                 'scaling -.->|"backlog per task"| indexer',
+                 # issue 13: sign-in before the app, the scheduled repair, the master URL's
+                 # only holders
+                 'alb -.->|":443 sign-in first"| signin',
+                 'scheduler -->|"reconcile --repair, rate(1 hour)"| reconcile',
+                 'migrate -.->|"master URL"| db', 'reconcile -.->|"master URL"| db'):
         assert edge in diagram
     assert 'indexer -->|":5432"| db' in diagram
     assert "Pinecone products (384-d cosine)" in diagram

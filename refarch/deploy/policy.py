@@ -101,7 +101,9 @@ def plan_from_resources(resources: Iterable[Any], config: StackConfig) -> Plan:
     """A :class:`Plan` of the engine's resources (``PolicyResource``-like objects).
 
     The engine gives one property map per resource (the outputs, which include the inputs);
-    it serves as both. The root stack is left out, as the offline plan has none.
+    it serves as both. A resource's id is read from its ``id`` property (the bridged AWS
+    provider's outputs carry it; a resource without one gets none, and a rule that needed it
+    reports a finding). The root stack is left out, as the offline plan has none.
     """
     planned = []
     for resource in resources:

@@ -72,7 +72,6 @@ def _url(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _migrate(args: argparse.Namespace, settings: Settings) -> int:
-    url = database_url(settings)
     passwords = {}
     if args.role_passwords:
         from refarch.db.roles import role_passwords
@@ -83,6 +82,7 @@ def _migrate(args: argparse.Namespace, settings: Settings) -> int:
                                     "indexer": settings.indexer_database_url})
         if not passwords:
             raise DatabaseError("--role-passwords: no REFARCH_<ROLE>_DATABASE_URL is set")
+    url = database_url(settings)
     applied = migrate(url)
     for migration in applied:
         print(f"applied {migration.filename}")

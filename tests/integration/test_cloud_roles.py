@@ -4,6 +4,7 @@ password from its URL, and a service's wait-for-schema passes only on a current 
 from __future__ import annotations
 
 from collections.abc import Callable
+from pathlib import Path
 
 import psycopg
 import pytest
@@ -59,3 +60,35 @@ def test_wait_for_schema_as_the_role(new_database: Callable[..., str]) -> None:
                                             "pending, first 0001_products.sql"):
         wait_for_schema(with_user(empty, "refarch_app"), timeout=2, interval=0,
                         clock=lambda: float(next(ticks)), sleep=lambda s: None)
+
+
+def test_the_migration_task_and_the_wait_from_the_cli(
+        db_url: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    # What the cloud's containers run: `migrate --role-passwords` with the master URL and the
+    # role URLs, then `db wait --role relay` with the relay's own URL.
+    import logging
+
+    from refarch.cli import main
+
+    monkeypatch.setenv("REFARCH_HOME", str(tmp_path / "home"))
+    monkeypatch.setenv("DATABASE_URL", db_url)
+    relay_url = with_user(db_url, "refarch_relay")
+    monkeypatch.setenv("REFARCH_RELAY_DATABASE_URL",
+                       relay_url.replace("user=refarch_relay", "user=refarch_relay password=RelayPw0123"))
+    try:
+        assert main(["db", "migrate", "--role-passwords"]) == 0
+        out = capsys.readouterr().out
+        assert "schema was already up to date" in out and "passwords set for refarch_relay" in out
+        monkeypatch.setenv("REFARCH_RELAY_DATABASE_URL", relay_url)
+        assert main(["db", "wait", "--role", "relay", "--timeout", "5"]) == 0
+        assert "schema ready for relay" in capsys.readouterr().out
+        monkeypatch.delenv("REFARCH_RELAY_DATABASE_URL")
+        monkeypatch.setenv("REFARCH_APP_DATABASE_URL", "postgresql://refarch:pw@db/refarch")
+        assert main(["db", "migrate", "--role-passwords"]) == 2
+        assert "not the app role 'refarch_app'" in capsys.readouterr().err
+        assert not (tmp_path / "home").exists()  # refused before touching any database
+    finally:
+        logging.getLogger("refarch").handlers.clear()
+        with psycopg.connect(db_url, autocommit=True) as conn:
+            conn.execute("ALTER ROLE refarch_relay PASSWORD NULL")

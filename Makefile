@@ -10,11 +10,13 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: setup setup-demo system-deps demo lint test bench strip-notebooks clean
+.PHONY: setup setup-demo setup-lab system-deps demo lab lint test bench strip-notebooks clean
 
 setup: system-deps $(VENV)/.installed-dev
 
 setup-demo: system-deps $(VENV)/.installed-torch
+
+setup-lab: system-deps $(VENV)/.installed-notebooks
 
 # One stamp per profile; `dev` includes every other, so it satisfies them all.
 $(VENV)/.installed-%: pyproject.toml
@@ -22,13 +24,18 @@ $(VENV)/.installed-%: pyproject.toml
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -e '.[$*]'
 	@touch $@
-	@if [ "$*" = dev ]; then touch $(VENV)/.installed-torch; fi
+	@if [ "$*" = dev ]; then touch $(VENV)/.installed-torch $(VENV)/.installed-notebooks; fi
+	@if [ "$*" = notebooks ]; then touch $(VENV)/.installed-torch; fi
 
 system-deps:
 	@bash scripts/install-system-deps.sh
 
 demo: setup-demo
 	$(BIN)/refarch demo
+
+# JupyterLab on the notebooks, on 127.0.0.1 with the kit's kernel; prints the URL.
+lab: setup-lab
+	$(BIN)/refarch lab
 
 lint: setup
 	$(BIN)/ruff check .

@@ -29,6 +29,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "refarch.cli.cmd_model",
     "refarch.cli.cmd_index",
     "refarch.cli.cmd_app",
+    "refarch.cli.cmd_lab",
     "refarch.cli.cmd_deploy",
 )
 

@@ -61,6 +61,15 @@ def test_deploy_on_a_core_install_names_the_deploy_profile() -> None:
     assert "needs pulumi" in run.stderr and "pip install -e '.[deploy]'" in run.stderr, run.stderr
 
 
+def test_lab_on_a_core_install_names_the_notebooks_profile() -> None:
+    run = _run("""
+        from refarch.cli import main
+        sys.exit(main(["lab"]))
+    """)
+    assert run.returncode == 2, run.stdout + run.stderr
+    assert "needs jupyterlab" in run.stderr and "pip install -e '.[notebooks]'" in run.stderr
+
+
 def test_the_torch_backend_on_a_core_install_names_the_torch_profile() -> None:
     run = _run("""
         from refarch.embeddings import load_embedder

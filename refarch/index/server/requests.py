@@ -15,7 +15,7 @@ import numpy as np
 import orjson
 
 from refarch.errors import FilterError
-from refarch.index.filters import Node, parse_filter
+from refarch.index.filters import Node, describe, parse_filter
 from refarch.index.server.api_errors import ApiError, bad_request
 
 #: Pinecone's limits (docs.pinecone.io, "Database limits").
@@ -29,6 +29,8 @@ MAX_IDS_PER_REQUEST = 1_000
 MAX_LIST_LIMIT = 100
 MAX_DIMENSION = 20_000
 MAX_RESULT_BYTES = 4 * 1024 * 1024
+#: Longest pagination token accepted (the server's own are well under 1,500 characters).
+MAX_TOKEN_LENGTH = 4_096
 #: The name requests may use for the namespace they address when they omit one.
 DEFAULT_NAMESPACE_ALIAS = "__default__"
 
@@ -36,18 +38,14 @@ DEFAULT_NAMESPACE_ALIAS = "__default__"
 def _show(value: Any) -> str:
     try:
         text = orjson.dumps(value).decode()
-    except TypeError:
-        text = repr(value)
+    except TypeError:  # nested deeper than orjson writes (254 levels)
+        text = describe(value)
     return text if len(text) <= 40 else text[:37] + "..."
 
 
-def parse_json(body: bytes, limit: int = 16 * MAX_REQUEST_BYTES) -> dict[str, Any]:
-    """The request body as a JSON object."""
-    if len(body) > limit:
-        raise bad_request(
-            f"Request size {len(body) / 1048576:.1f}MB exceeds the maximum supported size "
-            f"of {limit // 1048576}MB"
-        )
+def parse_json(body: bytes) -> dict[str, Any]:
+    """The request body as a JSON object (its size was limited while it was read, see
+    :mod:`refarch.index.server.limits`)."""
     if not body:
         return {}
     try:
@@ -176,6 +174,12 @@ def metadata(value: Any, where: str) -> tuple[dict[str, Any] | None, str | None]
         raise bad_request(f"{where} must be an object, got {_show(value)}")
     if not value:
         return None, None
+    for key in value:
+        if not isinstance(key, str) or key.startswith("$"):
+            raise bad_request(
+                f"{where}: metadata field names must be strings that do not start with '$', "
+                f"got {_show(key)}"
+            )
     checked = {key: _metadata_value(item, where, key) for key, item in value.items()}
     encoded = orjson.dumps(checked)
     if len(encoded) > MAX_METADATA_BYTES:
@@ -227,12 +231,25 @@ def limit(value: Any, default: int, maximum: int, name: str = "limit") -> int:
     if value is None:
         return default
     try:
+        if isinstance(value, bool) or (isinstance(value, float) and not value.is_integer()):
+            raise TypeError(value)
         number = int(value)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):
         raise bad_request(f"{name} must be a whole number, got {_show(value)}") from None
     if not 1 <= number <= maximum:
         raise bad_request(f"{name} must be between 1 and {maximum}, got {number}")
     return number
+
+
+def pagination_token(value: Any) -> str | None:
+    """An optional ``paginationToken``: a string from a previous page."""
+    if value is None:
+        return None
+    if not isinstance(value, str) or len(value) > MAX_TOKEN_LENGTH:
+        raise bad_request(
+            f"paginationToken must be the string a previous page returned, got {_show(value)}"
+        )
+    return value
 
 
 def require(condition: bool, message: str) -> None:

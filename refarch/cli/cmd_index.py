@@ -40,7 +40,7 @@ def _server(args: argparse.Namespace, settings: Settings) -> int:
           f"http://{args.host or settings.index_host}:{args.port or settings.index_port} "
           f"(Ctrl-C stops it)", file=sys.stderr)
     serve(data_dir, args.host or settings.index_host, args.port or settings.index_port,
-          settings.index_api_key)
+          settings.index_api_key, allowed_hosts=settings.index_allowed_hosts)
     return 0
 
 

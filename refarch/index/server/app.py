@@ -45,6 +45,7 @@ from refarch.index.server import limits
 from refarch.index.server import requests as rq
 from refarch.index.server.api_errors import ApiError, bad_request
 from refarch.index.server.engine import IndexConfig, IndexEngine, Match
+from refarch.index.server.hosts import AllowedHosts, HostCheckMiddleware
 from refarch.index.server.registry import INDEX_NAME, Registry
 from refarch.logs import event
 
@@ -519,8 +520,10 @@ def _endpoint(handler: Handler) -> Handler:
     return wrapped
 
 
-def create_app(registry: Registry, api_key: str | None = None) -> Starlette:
-    """The ASGI application serving ``registry`` (``api_key=None``: any non-empty key)."""
+def create_app(registry: Registry, api_key: str | None = None,
+               allowed_hosts: AllowedHosts | None = None) -> Starlette:
+    """The ASGI application serving ``registry`` (``api_key=None``: any non-empty key) to
+    requests whose Host header ``allowed_hosts`` allows (default: loopback names only)."""
 
     async def run(fn: Callable[..., Any], *args: Any) -> Any:
         return await run_in_threadpool(fn, *args)
@@ -687,6 +690,9 @@ def create_app(registry: Registry, api_key: str | None = None) -> Starlette:
 
     return Starlette(
         routes=routes,
-        middleware=[Middleware(_ApiKeyMiddleware, api_key=api_key)],
+        middleware=[
+            Middleware(HostCheckMiddleware, allowed=allowed_hosts or AllowedHosts("127.0.0.1")),
+            Middleware(_ApiKeyMiddleware, api_key=api_key),
+        ],
         exception_handlers={HTTPException: unknown_route},
     )

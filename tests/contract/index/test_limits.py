@@ -288,3 +288,23 @@ def test_a_fetch_of_600_wide_records_still_answers(wide_index: httpx.Client) -> 
     assert len(response.content) > 4 * MIB
     vectors = response.json()["vectors"]
     assert list(vectors) == ids and len(vectors["w599"]["values"]) == WIDE
+
+
+def test_the_largest_dimension_pinecone_allows_works_end_to_end(backend: Backend) -> None:
+    if backend.server is None:
+        pytest.skip("raw HTTP checks target the local server")
+    name = backend.create_index(20_000)
+    try:
+        host = backend.client.describe_index(name).host
+        values = [0.0] * 19_999 + [1.0]
+        with httpx.Client(base_url=host, headers={"Api-Key": "k"}) as client:
+            upserted = client.post("/vectors/upsert", json={"vectors": [{"id": "w",
+                                                                           "values": values}]})
+            assert upserted.status_code == 200, upserted.text
+            found = client.post("/query", json={"topK": 1, "vector": values,
+                                                "includeValues": True}).json()["matches"]
+            assert found[0]["id"] == "w" and found[0]["values"][-1] == 1.0
+            assert_api_error(client.post("/query", json={"topK": 1, "vector": values[:-1]}),
+                             400, "Vector dimension 19999 does not match")
+    finally:
+        backend.drop_index(name)

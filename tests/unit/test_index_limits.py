@@ -1,13 +1,17 @@
-"""The index server's response caps: JSON built member by member stops at its limit, and a
+"""The index server's limits: bodies counted while they stream (413), large JSON parsed in a
+thread, and response caps: JSON built member by member stops at its limit, and a
 fetch whose answer would pass 64 MB is refused after reading a bounded amount."""
 
 from __future__ import annotations
 
+import asyncio
+import threading
 from dataclasses import dataclass, field
 
 import numpy as np
 import orjson
 import pytest
+from starlette.requests import Request
 
 from refarch.index.server import limits
 from refarch.index.server.api_errors import ApiError
@@ -66,3 +70,53 @@ def test_a_fetch_over_64_mb_is_refused_reading_a_few_mb_at_a_time() -> None:
     assert answer == {"vectors": {vid: {"id": vid, "values": [1.0] * 8, "metadata": {"n": 1.0}}
                                   for vid in ("a", "b")},
                       "namespace": "ns", "usage": {"readUnits": 1}}
+
+
+def _request(chunks: list[bytes], content_length: int | None = None) -> tuple[Request, list[int]]:
+    """A Starlette request whose body arrives in ``chunks``; the list counts receive calls."""
+    calls: list[int] = []
+    headers = [] if content_length is None else [(b"content-length", str(content_length).encode())]
+
+    async def receive() -> dict:
+        calls.append(1)
+        i = len(calls) - 1
+        return {"type": "http.request", "body": chunks[i] if i < len(chunks) else b"",
+                "more_body": i < len(chunks) - 1}
+
+    scope = {"type": "http", "method": "POST", "path": "/", "headers": headers,
+             "query_string": b""}
+    return Request(scope, receive), calls
+
+
+def test_read_body_counts_while_streaming_and_drains_the_rest() -> None:
+    request, _ = _request([b"ab", b"cd"])
+    assert asyncio.run(limits.read_body(request, 4)) == b"abcd"
+    request, calls = _request([b"ab", b"cd", b"ef", b"gh"])
+    with pytest.raises(ApiError) as caught:
+        asyncio.run(limits.read_body(request, 4))
+    assert caught.value.status == 413 and caught.value.code == "PAYLOAD_TOO_LARGE"
+    assert len(calls) == 4  # read to the end (dropped), so the client gets the answer
+    mb = 1024 * 1024
+    request, calls = _request([b"x"], content_length=limits.MAX_DRAIN_BYTES + 1)
+    with pytest.raises(ApiError) as caught:
+        asyncio.run(limits.read_body(request, 2 * mb))
+    assert caught.value.message == "Request size 32MB exceeds the maximum supported size of 2MB"
+    assert not calls  # declared far too large: refused without reading
+
+
+def test_large_json_bodies_are_parsed_off_the_event_loop(monkeypatch: pytest.MonkeyPatch) -> None:
+    threads: list[str] = []
+    real = limits.rq.parse_json
+
+    def recording(body: bytes) -> dict:
+        threads.append(threading.current_thread().name)
+        return real(body)
+
+    monkeypatch.setattr(limits.rq, "parse_json", recording)
+    small = orjson.dumps({"a": 1})
+    large = orjson.dumps({"a": "x" * (limits.INLINE_PARSE_BYTES + 1)})
+    loop_thread = threading.current_thread().name
+    assert asyncio.run(limits.read_json(_request([small])[0], 1024))["a"] == 1
+    assert threads == [loop_thread]
+    assert len(asyncio.run(limits.read_json(_request([large])[0], 2 * len(large)))["a"]) > 1
+    assert threads[1] != loop_thread

@@ -321,16 +321,18 @@ def _is_quick(engine: IndexEngine, spec: _QuerySpec) -> bool:
 def _check_query_size(engine: IndexEngine, spec: _QuerySpec) -> None:
     """Refuse, before searching, a query whose values alone could not fit in 4 MB (each value
     takes at least 4 bytes of JSON), so the server never gathers them."""
-    if not spec.include_values:
+    values_per_match = engine.config.dimension * 4
+    if not spec.include_values or spec.k * values_per_match <= rq.MAX_RESULT_BYTES:
         return
-    found = min(spec.k, engine.count(spec.namespace, None))
-    if found * engine.config.dimension * 4 > rq.MAX_RESULT_BYTES:
+    found = min(spec.k, engine.count(spec.namespace, spec.node))  # records the query can match
+    if found * values_per_match > rq.MAX_RESULT_BYTES:
         raise limits.response_too_large(
             f"query result ({found:,} matches of {engine.config.dimension:,} values)",
             rq.MAX_RESULT_BYTES, "lower topK or leave out values (includeValues)")
 
 
 def _run_query(engine: IndexEngine, spec: _QuerySpec) -> bytes:
+    _check_query_size(engine, spec)
     matches = engine.query(spec.namespace, spec.k, spec.node, spec.vector, spec.vector_id,
                            spec.include_values, spec.include_metadata)
     items = limits.CappedJson(rq.MAX_RESULT_BYTES - 1024, _JSON_OPTIONS, array=True)
@@ -574,7 +576,6 @@ def create_app(registry: Registry, api_key: str | None = None,
         body = await limits.read_body(request, limits.DATA_BODY_BYTES)
         spec = (_parse_query(engine, body) if len(body) <= limits.INLINE_PARSE_BYTES
                 else await run(_parse_query, engine, body))
-        _check_query_size(engine, spec)
         # Most queries take well under a millisecond of CPU: answering them on the event loop
         # saves two thread hand-offs, which dominate latency on a busy machine.
         encoded = _run_query(engine, spec) if _is_quick(engine, spec) else await run(

@@ -43,6 +43,11 @@ def _show(value: Any) -> str:
     return text if len(text) <= 40 else text[:37] + "..."
 
 
+def _name(key: str) -> str:
+    """A metadata field name for a message, shortened when long."""
+    return key if len(key) <= 40 else key[:37] + "..."
+
+
 def parse_json(body: bytes) -> dict[str, Any]:
     """The request body as a JSON object (its size was limited while it was read, see
     :mod:`refarch.index.server.limits`)."""
@@ -144,25 +149,25 @@ def _metadata_value(value: Any, where: str, key: str) -> Any:
         number = float(value)
         if not math.isfinite(number):
             raise bad_request(f"{where}: metadata numbers must be finite, got {_show(value)} "
-                              f"for field '{key}'")
+                              f"for field '{_name(key)}'")
         return number  # Pinecone stores every number as a 64-bit float
     if isinstance(value, list):
         for i, item in enumerate(value):
             if not isinstance(item, str):
                 raise bad_request(
                     f"{where}: Metadata value must be a string, number, boolean or list of "
-                    f"strings, got {_show(value)} for field '{key}' (element {i} is "
+                    f"strings, got {_show(value)} for field '{_name(key)}' (element {i} is "
                     f"{_show(item)})"
                 )
         return value
     if value is None:
         raise bad_request(
             f"{where}: Metadata value must be a string, number, boolean or list of strings, "
-            f"got null for field '{key}'. Null values are not supported; leave the field out"
+            f"got null for field '{_name(key)}'. Null values are not supported; leave the field out"
         )
     raise bad_request(
         f"{where}: Metadata value must be a string, number, boolean or list of strings, got "
-        f"{_show(value)} for field '{key}'"
+        f"{_show(value)} for field '{_name(key)}'"
     )
 
 

@@ -257,6 +257,11 @@ def test_a_query_whose_values_cannot_fit_in_4_mb_is_refused_before_searching(
     assert len(fine.content) <= 4 * MIB
     ids = wide_index.post("/query", json={"topK": 1_000, "vector": vector})
     assert len(ids.json()["matches"]) == 600
+    # What counts is what can match: a filter leaving 20 records fits.
+    few = wide_index.post("/query", json={"topK": 1_000, "vector": vector, "includeValues": True,
+                                          "filter": {"i": {"$lt": 20}}})
+    assert few.status_code == 200, few.text[:300]
+    assert sorted(m["id"] for m in few.json()["matches"]) == [f"w{i:03d}" for i in range(20)]
 
 
 def test_fetch_by_metadata_pages_stay_under_4_mb_and_cover_every_record(

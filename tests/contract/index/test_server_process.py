@@ -114,13 +114,15 @@ def test_a_reachable_address_without_a_key_is_refused_before_anything_starts(
     # The server itself refuses too (the CLI and `refarch up` start it directly).
     env = {**os.environ, "REFARCH_HOME": str(tmp_path)}
     env.pop("REFARCH_INDEX_API_KEY", None)
-    done = subprocess.run(
-        [sys.executable, "-m", "refarch.index.server", "--data-dir", str(tmp_path / "d"),
-         "--host", "0.0.0.0", "--port", str(settings.index_port)],
-        env=env, capture_output=True, text=True, timeout=60, check=False)
-    assert done.returncode == 2
-    assert "refusing to listen on 0.0.0.0 without an API key" in done.stderr
-    assert "REFARCH_INDEX_API_KEY" in done.stderr
+    for command in (["-m", "refarch.index.server", "--data-dir", str(tmp_path / "d")],
+                    ["-m", "refarch.cli", "index-server"]):
+        done = subprocess.run(
+            [sys.executable, *command, "--host", "0.0.0.0", "--port", str(settings.index_port)],
+            env=env, capture_output=True, text=True, timeout=60, check=False)
+        assert done.returncode == 2, done.stderr
+        assert "refusing to listen on 0.0.0.0 without an API key" in done.stderr
+        assert "REFARCH_INDEX_API_KEY" in done.stderr
+        assert "listening on" not in done.stderr
 
 
 def test_the_host_header_must_name_the_server(tmp_path: Path) -> None:

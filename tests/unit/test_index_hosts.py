@@ -65,6 +65,7 @@ def test_allowed_hosts() -> None:
     assert not proxied.allows("corp.example.evil.io")
     assert not proxied.allows("xcorp.example")
     assert AllowedHosts("127.0.0.1", ["*"]).allows("anything.at.all")
+    assert AllowedHosts("127.0.0.1", ["Index:5081"]).allows("index:80")  # names, not ports
 
 
 def test_the_allowed_hosts_setting() -> None:

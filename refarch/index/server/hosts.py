@@ -90,7 +90,7 @@ class AllowedHosts:
     """
 
     def __init__(self, bind_host: str, extra: Iterable[str] = ()) -> None:
-        names = {*LOOPBACK_NAMES, host_name(bind_host), *(n.lower() for n in extra)}
+        names = {*LOOPBACK_NAMES, host_name(bind_host), *(host_name(n) for n in extra)}
         if bind_host.strip() in WILDCARD_ADDRESSES:
             names.add(socket.gethostname().lower())
         names.discard("")

@@ -66,10 +66,13 @@ def test_a_fetch_over_64_mb_is_refused_reading_a_few_mb_at_a_time() -> None:
     assert sum(engine.calls) < 1_000  # it stopped at the cap
 
     small = _WideEngine(_Config(8))
-    answer = orjson.loads(_fetch(small, "ns", ["a", "b"]))  # type: ignore[arg-type]
+    answer = orjson.loads(_fetch(small, "ns", ["a", "b", "a"]))  # type: ignore[arg-type]
     assert answer == {"vectors": {vid: {"id": vid, "values": [1.0] * 8, "metadata": {"n": 1.0}}
                                   for vid in ("a", "b")},
                       "namespace": "ns", "usage": {"readUnits": 1}}
+    chunk = limits.fetch_chunk(8)
+    twice = ["a", *(f"x{i}" for i in range(chunk)), "a"]  # "a" in the first and second chunk
+    assert _fetch(_WideEngine(_Config(8)), "", twice).count(b'"a":') == 1  # type: ignore[arg-type]
 
 
 def _request(chunks: list[bytes], content_length: int | None = None) -> tuple[Request, list[int]]:

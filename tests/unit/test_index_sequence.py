@@ -14,6 +14,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 from refarch.index.server.engine import IndexConfig, IndexEngine
 from refarch.index.server.tuning import Tuning
@@ -111,5 +112,44 @@ def test_a_delete_by_filter_matching_nothing_takes_no_sequence_number(tmp_path: 
         seq = _upsert(engine, "a", 0)
         assert engine.delete_by_filter("", parse_filter({"x": 1})) == (0, seq)
         assert _upsert(engine, "b", 1) == seq + 1
+    finally:
+        engine.close(snapshot=False)
+
+
+def test_deleting_an_empty_namespace_twice_around_a_crash_reuses_no_number(
+    tmp_path: Path,
+) -> None:
+    # Found by tests/unit/test_index_engine_model.py: a delete_all of a namespace without
+    # records left no row, so after a crash the next write got the same number again.
+    folder = tmp_path / "index"
+    engine = _open(folder)
+    first = engine.delete_all("")
+    abandoned = engine  # a crash: no snapshot, no close
+    engine = _open(folder)
+    try:
+        assert engine.delete_all("") > first
+        assert _upsert(engine, "a", 0) > first + 1
+    finally:
+        engine.close(snapshot=False)
+        abandoned.close(snapshot=False)
+
+
+def test_an_overwrite_after_a_restart_survives_a_crash(tmp_path: Path) -> None:
+    # Found by tests/unit/test_index_engine_model.py (reads only, no sequence check): the
+    # overwrite reused the snapshot's number, so after the crash query scored the old vector
+    # while fetch returned the new one.
+    folder = tmp_path / "index"
+    engine = _open(folder)
+    _upsert(engine, "v0", 0)
+    engine.delete_ids("", ["v1"])  # never written
+    engine.close(snapshot=True)
+    engine = _open(folder)
+    _upsert(engine, "v0", 1)
+    engine.close(snapshot=False)
+    engine = _open(folder)
+    try:
+        assert np.array_equal(engine.fetch("", ["v0"])["v0"][0], _vec(1)[0])
+        top = engine.query("", 1, None, vector=_vec(1)[0])
+        assert top[0].id == "v0" and top[0].score == pytest.approx(1.0, abs=1e-6)
     finally:
         engine.close(snapshot=False)

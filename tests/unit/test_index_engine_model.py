@@ -207,7 +207,8 @@ class EuclideanEngineMachine(EngineMachine):
 
 
 MODEL_SETTINGS = settings(derandomize=True, max_examples=60, stateful_step_count=40,
-                          deadline=None, suppress_health_check=[HealthCheck.too_slow])
+                          deadline=None, database=None,
+                          suppress_health_check=[HealthCheck.too_slow])
 TestEngineModel = EngineMachine.TestCase
 TestEngineModel.settings = MODEL_SETTINGS
 TestEuclideanEngineModel = EuclideanEngineMachine.TestCase

@@ -22,7 +22,8 @@ How the SQS semantics map onto the tables:
   consumer cannot delete a message another consumer now holds.
 * **Dead letters.** A receive that would deliver a message for the ``max_receives + 1``-th time
   moves it to ``queue_dead_letters`` instead (SQS's redrive policy); ``dead_letter`` moves one
-  at once with its error. Either way its group is unblocked.
+  at once with its error. Either way its group is unblocked; a receive that moved some looks
+  again, so it returns what became deliverable behind them.
 * **Deduplication.** ``queue_dedup`` remembers each deduplication id for 5 minutes, also after
   the message is deleted (as SQS does).
 * **Retention.** As on SQS, a message is dropped ``retention_seconds`` after it was sent (4

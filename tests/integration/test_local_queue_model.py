@@ -269,6 +269,6 @@ def model_db(pg_server: Any, pg_template: str) -> Iterator[str]:
 def test_local_queue_agrees_with_the_reference(model_db: str) -> None:
     QueueMachine.conninfo = model_db
     run_state_machine_as_test(QueueMachine, settings=settings(
-        derandomize=True, max_examples=60, stateful_step_count=30, deadline=None, database=None,
+        derandomize=True, max_examples=100, stateful_step_count=30, deadline=None, database=None,
         suppress_health_check=[HealthCheck.too_slow],
     ))

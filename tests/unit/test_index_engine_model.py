@@ -206,10 +206,10 @@ class EuclideanEngineMachine(EngineMachine):
     metric = "euclidean"
 
 
-MODEL_SETTINGS = settings(derandomize=True, max_examples=60, stateful_step_count=40,
+MODEL_SETTINGS = settings(derandomize=True, max_examples=150, stateful_step_count=40,
                           deadline=None, database=None,
                           suppress_health_check=[HealthCheck.too_slow])
 TestEngineModel = EngineMachine.TestCase
 TestEngineModel.settings = MODEL_SETTINGS
 TestEuclideanEngineModel = EuclideanEngineMachine.TestCase
-TestEuclideanEngineModel.settings = settings(MODEL_SETTINGS, max_examples=25)
+TestEuclideanEngineModel.settings = settings(MODEL_SETTINGS, max_examples=50)

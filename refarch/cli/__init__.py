@@ -21,6 +21,7 @@ from refarch.settings import Settings
 
 #: Modules that contribute sub-commands, in the order they appear in ``--help``.
 COMMAND_MODULES: tuple[str, ...] = (
+    "refarch.cli.cmd_doctor",
     "refarch.cli.cmd_db",
     "refarch.cli.cmd_load",
     "refarch.cli.cmd_stack",

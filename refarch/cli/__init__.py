@@ -25,6 +25,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "refarch.cli.cmd_db",
     "refarch.cli.cmd_load",
     "refarch.cli.cmd_stack",
+    "refarch.cli.cmd_reset",
     "refarch.cli.cmd_pipeline",
     "refarch.cli.cmd_search",
     "refarch.cli.cmd_model",

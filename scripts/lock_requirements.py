@@ -6,6 +6,10 @@
                         print('\\n'.join(d['project']['dependencies']))")
     python scripts/lock_requirements.py /tmp/report.json > requirements.lock
 
+(plus ``setuptools==80.9.0``, the build backend, in the requirements). For
+``requirements-export.lock`` add the ``torch`` profile (``optional-dependencies.torch``) to the
+requirements and write that file instead.
+
 Run it on the image's platform (linux x86_64, CPython 3.11): the report holds the hash of the
 file pip chose for *this* platform. torch and its CUDA packages are left out: the image installs
 torch's CPU build from requirements-torch-cpu.lock instead (PyPI's Linux torch is the CUDA build).

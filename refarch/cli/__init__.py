@@ -14,20 +14,24 @@ from collections.abc import Sequence
 
 from refarch import __version__
 from refarch.errors import RefarchError
+from refarch.extras import missing_extra
 from refarch.logs import configure
 from refarch.redact import redact_url
 from refarch.settings import Settings
 
 #: Modules that contribute sub-commands, in the order they appear in ``--help``.
 COMMAND_MODULES: tuple[str, ...] = (
+    "refarch.cli.cmd_doctor",
     "refarch.cli.cmd_db",
     "refarch.cli.cmd_load",
     "refarch.cli.cmd_stack",
+    "refarch.cli.cmd_reset",
     "refarch.cli.cmd_pipeline",
     "refarch.cli.cmd_search",
     "refarch.cli.cmd_model",
     "refarch.cli.cmd_index",
     "refarch.cli.cmd_app",
+    "refarch.cli.cmd_lab",
     "refarch.cli.cmd_deploy",
 )
 
@@ -62,6 +66,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         result = args.func(args, settings)
     except RefarchError as exc:
         print(f"refarch: error: {redact_url(str(exc))}", file=sys.stderr)
+        return 2
+    except ModuleNotFoundError as exc:
+        message = missing_extra(exc)
+        if message is None:
+            raise
+        print(f"refarch: error: {message}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("refarch: interrupted", file=sys.stderr)

@@ -33,14 +33,16 @@ def _top_k(text: str) -> int:
 
 def _server(args: argparse.Namespace, settings: Settings) -> int:
     from refarch.index.process import default_data_dir
+    from refarch.index.server.hosts import check_bind
     from refarch.index.server.main import serve
 
     data_dir = (args.data_dir or default_data_dir(settings)).resolve()
+    check_bind(args.host or settings.index_host, settings.index_api_key)  # before "listening"
     print(f"refarch index server: data in {data_dir}, listening on "
           f"http://{args.host or settings.index_host}:{args.port or settings.index_port} "
           f"(Ctrl-C stops it)", file=sys.stderr)
     serve(data_dir, args.host or settings.index_host, args.port or settings.index_port,
-          settings.index_api_key)
+          settings.index_api_key, allowed_hosts=settings.index_allowed_hosts)
     return 0
 
 

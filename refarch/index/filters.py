@@ -23,11 +23,17 @@ Semantics (Pinecone's, with the ambiguous cases decided; see ``docs/vector-index
   it (they are exact negations of ``$eq``, ``$in`` and ``$exists: true``, as in MongoDB, whose
   query language Pinecone's is based on).
 * An empty filter ``{}`` matches everything.
+
+Limits (so a hostile filter costs bounded work and never exhausts the stack): at most
+:data:`MAX_FILTER_DEPTH` levels (the filter object is level 1, each ``$and`` / ``$or`` adds one)
+and :data:`MAX_FILTER_CONDITIONS` field conditions in all; ``$in`` / ``$nin`` count as one
+condition each, with at most :data:`MAX_IN_VALUES` values.
 """
 
 from __future__ import annotations
 
 import math
+import reprlib
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, TypeAlias
@@ -42,6 +48,10 @@ FIELD_OPERATORS: tuple[str, ...] = (
 LOGICAL_OPERATORS: tuple[str, ...] = ("$and", "$or")
 #: Most values ``$in`` / ``$nin`` accept (Pinecone's limit).
 MAX_IN_VALUES = 10_000
+#: Most levels a filter may nest: the filter object is level 1; each ``$and`` / ``$or`` adds one.
+MAX_FILTER_DEPTH = 16
+#: Most field conditions (``{"field": {"$op": value}}`` pairs) one filter may hold.
+MAX_FILTER_CONDITIONS = 1_000
 
 _RANGE_OPERATORS = frozenset({"$gt", "$gte", "$lt", "$lte"})
 
@@ -72,33 +82,57 @@ class AnyOf:
 Node: TypeAlias = Condition | AllOf | AnyOf
 
 
-def _describe(value: Any) -> str:
-    text = repr(value)
+_REPR = reprlib.Repr()
+_REPR.maxlevel, _REPR.maxstring, _REPR.maxother = 3, 50, 50
+
+
+def describe(value: Any) -> str:
+    """A short ``repr`` of a client's value for an error message; never recurses deeply, so a
+    hostile, deeply nested value cannot exhaust the stack."""
+    text = _REPR.repr(value)
     return text if len(text) <= 60 else text[:57] + "..."
 
 
+class _Budget:
+    """Counts the field conditions parsed so far, refusing the one past the limit."""
+
+    __slots__ = ("conditions",)
+
+    def __init__(self) -> None:
+        self.conditions = 0
+
+    def take(self, where: str) -> None:
+        self.conditions += 1
+        if self.conditions > MAX_FILTER_CONDITIONS:
+            raise FilterError(
+                f"the filter has more than {MAX_FILTER_CONDITIONS:,} conditions (at {where}); "
+                f"split the request, or use $in with a list of values"
+            )
+
+
 def _path(path: str, key: str) -> str:
-    return f"{path}[{key!r}]".replace("'", '"')
+    shown = key if len(key) <= 40 else key[:37] + "..."
+    return f"{path}[{shown!r}]".replace("'", '"')
 
 
 def _scalar(value: Any, where: str, allowed: str) -> str | float | bool:
     """Normalise an operand: bool stays bool, int/float become float, str stays str."""
     if isinstance(value, bool):
         if "boolean" not in allowed:
-            raise FilterError(f"{where} must be {allowed}, got {_describe(value)}")
+            raise FilterError(f"{where} must be {allowed}, got {describe(value)}")
         return value
     if isinstance(value, (int, float)):
         if "number" not in allowed:
-            raise FilterError(f"{where} must be {allowed}, got {_describe(value)}")
+            raise FilterError(f"{where} must be {allowed}, got {describe(value)}")
         number = float(value)
         if not math.isfinite(number):
-            raise FilterError(f"{where} must be a finite number, got {_describe(value)}")
+            raise FilterError(f"{where} must be a finite number, got {describe(value)}")
         return number
     if isinstance(value, str):
         if "string" not in allowed:
-            raise FilterError(f"{where} must be {allowed}, got {_describe(value)}")
+            raise FilterError(f"{where} must be {allowed}, got {describe(value)}")
         return value
-    raise FilterError(f"{where} must be {allowed}, got {_describe(value)}")
+    raise FilterError(f"{where} must be {allowed}, got {describe(value)}")
 
 
 def _condition(field: str, op: str, operand: Any, where: str) -> Condition:
@@ -109,7 +143,7 @@ def _condition(field: str, op: str, operand: Any, where: str) -> Condition:
     if op in ("$in", "$nin"):
         if not isinstance(operand, (list, tuple)):
             raise FilterError(
-                f"{where} must be a list of strings or numbers, got {_describe(operand)}"
+                f"{where} must be a list of strings or numbers, got {describe(operand)}"
             )
         if len(operand) > MAX_IN_VALUES:
             raise FilterError(
@@ -121,21 +155,24 @@ def _condition(field: str, op: str, operand: Any, where: str) -> Condition:
         return Condition(field, op, values)
     if op == "$exists":
         if not isinstance(operand, bool):
-            raise FilterError(f"{where} must be true or false, got {_describe(operand)}")
+            raise FilterError(f"{where} must be true or false, got {describe(operand)}")
         return Condition(field, op, operand)
     known = ", ".join(FIELD_OPERATORS)
-    raise FilterError(f"{where}: unknown operator {op!r}; supported operators: {known}")
+    raise FilterError(f"{where}: unknown operator {describe(op)}; supported operators: {known}")
 
 
-def _field(field: str, spec: Any, where: str) -> Node:
+def _field(field: str, spec: Any, where: str, budget: _Budget) -> Node:
+    budget.take(where)
     if isinstance(spec, Mapping):
         if not spec:
             raise FilterError(f"{where} is an empty object; give an operator such as $eq")
         conditions: list[Node] = []
-        for op, operand in spec.items():
+        for n, (op, operand) in enumerate(spec.items()):
+            if n:
+                budget.take(where)
             if not isinstance(op, str) or not op.startswith("$"):
                 raise FilterError(
-                    f"{where} contains the key {op!r}: nested metadata objects are not "
+                    f"{where} contains the key {describe(op)}: nested metadata objects are not "
                     f"supported; use an operator such as $eq, $in or $gt"
                 )
             conditions.append(_condition(field, op, operand, _path(where, op)))
@@ -150,32 +187,39 @@ def _field(field: str, spec: Any, where: str) -> Node:
     return _condition(field, "$eq", spec, where)
 
 
-def _parse(raw: Any, where: str) -> Node:
+def _parse(raw: Any, where: str, depth: int, budget: _Budget) -> Node:
     if not isinstance(raw, Mapping):
-        raise FilterError(f"{where} must be an object, got {_describe(raw)}")
+        raise FilterError(f"{where} must be an object, got {describe(raw)}")
     if not raw:
         raise FilterError(f"{where} is an empty object")
     parts: list[Node] = []
     for key, value in raw.items():
         if not isinstance(key, str):
-            raise FilterError(f"{where} has a non-string key {_describe(key)}")
+            raise FilterError(f"{where} has a non-string key {describe(key)}")
         here = _path(where, key)
         if key in LOGICAL_OPERATORS:
             if not isinstance(value, (list, tuple)) or not value:
                 raise FilterError(f"{here} must be a non-empty list of filters")
-            children = tuple(_parse(child, f"{here}[{i}]") for i, child in enumerate(value))
+            if depth >= MAX_FILTER_DEPTH:
+                raise FilterError(
+                    f"{here} nests the filter more than {MAX_FILTER_DEPTH} levels deep ($and "
+                    f"and $or add a level each); flatten it"
+                )
+            children = tuple(
+                _parse(child, f"{here}[{i}]", depth + 1, budget) for i, child in enumerate(value)
+            )
             node: Node = children[0] if len(children) == 1 else (
                 AllOf(children) if key == "$and" else AnyOf(children)
             )
             parts.append(node)
         elif key.startswith("$"):
             raise FilterError(
-                f"{where}: {key!r} cannot be used at this level; only $and and $or combine "
+                f"{where}: {describe(key)} cannot be used at this level; only $and and $or combine "
                 f"filters, and comparison operators go under a field name, e.g. "
-                f"{{\"price\": {{{key!r}: ...}}}}".replace("'", '"')
+                f"{{\"price\": {{{describe(key)}: ...}}}}".replace("'", '"')
             )
         else:
-            parts.append(_field(key, value, here))
+            parts.append(_field(key, value, here, budget))
     return parts[0] if len(parts) == 1 else AllOf(tuple(parts))
 
 
@@ -188,7 +232,7 @@ def parse_filter(raw: Any) -> Node | None:
         return None
     if isinstance(raw, Mapping) and not raw:
         return None
-    return _parse(raw, "filter")
+    return _parse(raw, "filter", 1, _Budget())
 
 
 def value_equals(stored: Any, value: str | float | bool) -> bool:

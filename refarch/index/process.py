@@ -24,6 +24,7 @@ from types import TracebackType
 import httpx
 
 from refarch.errors import IndexServiceError
+from refarch.index.server.hosts import check_bind
 from refarch.index.server.main import check_port_free
 from refarch.logs import event
 from refarch.settings import Settings
@@ -125,18 +126,22 @@ def start_index_server(
 
     ``data_dir`` defaults to ``REFARCH_HOME/index``, ``port`` and ``host`` to the settings.
     ``extra_args`` are passed through (engine tuning flags, e.g. ``["--ef-search", "64"]``).
-    Raises :class:`~refarch.errors.IndexServiceError` when the port is taken, the data
-    directory is in use, or the server exits or does not answer within ``ready_timeout``.
+    Raises :class:`~refarch.errors.IndexServiceError` when ``host`` is not loopback and no
+    API key is configured, the port is taken, the data directory is in use, or the server
+    exits or does not answer within ``ready_timeout``.
     """
     host = host or settings.index_host
     port = port or settings.index_port
     data_dir = (data_dir or default_data_dir(settings)).resolve()
+    check_bind(host, settings.index_api_key)
     data_dir.mkdir(parents=True, exist_ok=True)
     check_port_free(host, port)
     log_path = data_dir / "server.log"
     env = dict(os.environ)
     if settings.index_api_key:
         env["REFARCH_INDEX_API_KEY"] = settings.index_api_key
+    if settings.index_allowed_hosts:
+        env["REFARCH_INDEX_ALLOWED_HOSTS"] = ",".join(settings.index_allowed_hosts)
     env.setdefault("REFARCH_LOG_LEVEL", settings.log_level)
     command = [
         sys.executable, "-m", "refarch.index.server",

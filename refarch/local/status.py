@@ -43,7 +43,7 @@ class StackState:
 
 @dataclass(frozen=True)
 class ProcessHealth:
-    """One supervised process as the state file and ``/proc`` show it."""
+    """One supervised process as the state file and the OS (psutil) show it."""
 
     name: str
     pid: int | None

@@ -24,12 +24,14 @@ import logging
 import os
 import signal
 import subprocess
+import sys
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, TypeGuard
 
+from refarch.db.processes import is_alive
 from refarch.logs import event
 
 log = logging.getLogger("refarch.local.supervisor")
@@ -38,11 +40,16 @@ _PR_SET_PDEATHSIG = 1
 
 
 def _die_with_parent() -> None:  # runs in the child between fork and exec
+    # Linux only (WSL2 included). On macOS there is no equivalent: the supervisor's own
+    # shutdown stops its children, and after a kill -9 of it `refarch down` stops them from
+    # the state file.
+    if not sys.platform.startswith("linux"):
+        return
     try:
         libc = ctypes.CDLL("libc.so.6", use_errno=True)
         libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
     except OSError:
-        pass  # not Linux: the supervisor's own shutdown still stops its children
+        pass  # a libc without that name (musl): the same fallback as macOS
 
 
 @dataclass(frozen=True)
@@ -225,16 +232,4 @@ def read_state(state_file: Path) -> dict[str, Any] | None:
 
 def pid_alive(pid: int | None) -> TypeGuard[int]:
     """Whether a process with this pid exists (and is not a zombie)."""
-    if not pid:
-        return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    try:
-        with open(f"/proc/{pid}/stat") as handle:
-            return handle.read().split(") ", 1)[1][:1] != "Z"
-    except (OSError, IndexError):
-        return True
+    return pid is not None and pid > 0 and is_alive(pid)

@@ -22,7 +22,8 @@ How the SQS semantics map onto the tables:
   consumer cannot delete a message another consumer now holds.
 * **Dead letters.** A receive that would deliver a message for the ``max_receives + 1``-th time
   moves it to ``queue_dead_letters`` instead (SQS's redrive policy); ``dead_letter`` moves one
-  at once with its error. Either way its group is unblocked.
+  at once with its error. Either way its group is unblocked; a receive that moved some looks
+  again, so it returns what became deliverable behind them.
 * **Deduplication.** ``queue_dedup`` remembers each deduplication id for 5 minutes, also after
   the message is deleted (as SQS does).
 * **Retention.** As on SQS, a message is dropped ``retention_seconds`` after it was sent (4
@@ -115,7 +116,8 @@ RETURNING message_id
 """
 
 # The heads of deliverable groups, oldest first: messages with no older message in their group
-# (so they are its head) and no message of the group in flight. SKIP LOCKED passes over heads
+# (so they are its head) and no message of the group in flight, leaving out the groups this
+# receive already delivers from (``served``). SKIP LOCKED passes over heads
 # another receive is claiming right now. OFFSET 0 keeps the NOT EXISTS a per-row probe of the
 # (queue, group_id, seq) index: flattened into an anti-join it would scan the whole table.
 _LOCK_HEADS = """
@@ -123,6 +125,7 @@ SELECT m.seq, m.group_id
 FROM queue_messages m
 WHERE m.queue = %(queue)s
   AND m.visible_at <= now()
+  AND m.group_id <> ALL(%(served)s::text[])
   AND NOT EXISTS (SELECT 1 FROM queue_messages o
                   WHERE o.queue = m.queue AND o.group_id = m.group_id
                     AND (o.seq < m.seq OR o.visible_at > now())
@@ -529,32 +532,20 @@ class PostgresQueue:
         self, conn: psycopg.Connection[Any], limit: int, timeout: float
     ) -> list[ReceivedMessage]:
         with self._consumer_transaction(conn):
-            heads = conn.execute(_LOCK_HEADS, {"queue": self.name, "limit": limit}).fetchall()
-            if not heads:
-                return []
-            candidates = (
-                conn.cursor(row_factory=class_row(_Candidate))
-                .execute(
-                    _GROUP_MESSAGES,
-                    {"queue": self.name, "group_ids": [g for _, g in heads], "limit": limit},
-                )
-                .fetchall()
-            )
             deliver: list[_Candidate] = []
             exhausted: list[int] = []
-            for row in candidates:  # head by head, each group's messages in order
-                if len(deliver) == limit:
+            served: list[str] = []
+            # Moving exhausted heads to the DLQ makes the messages behind them (and other
+            # groups' heads) deliverable: look again until the batch is full or nothing moved,
+            # so a receive never returns empty while a message is deliverable.
+            while len(deliver) < limit:
+                moved = self._claim(conn, limit - len(deliver), served, deliver)
+                if not moved:
                     break
-                # A message already received max_receives times goes to the DLQ instead of
-                # being delivered again; the next message of its group may then go out.
-                if row.receive_count >= self.max_receives:
-                    exhausted.append(row.seq)
-                else:
-                    deliver.append(row)
-            if exhausted:
-                conn.execute(
-                    _MOVE_EXHAUSTED, {"seqs": exhausted, "max_receives": self.max_receives}
-                )
+                exhausted += moved
+                served = sorted({row.group_id for row in deliver})
+            if not deliver and not exhausted:
+                return []
             marked: dict[int, tuple[str, int]] = {}
             if deliver:
                 marked = {
@@ -580,6 +571,41 @@ class PostgresQueue:
         if received:
             event(log, "queue_received", logging.DEBUG, queue=self.name, count=len(received))
         return received
+
+    def _claim(
+        self, conn: psycopg.Connection[Any], room: int, served: list[str],
+        deliver: list[_Candidate],
+    ) -> list[int]:
+        """Lock up to ``room`` heads of groups not in ``served``, append what may be delivered
+        to ``deliver`` (head by head, each group's messages in order) and move the exhausted
+        messages met on the way to the DLQ; returns the moved messages' ``seq``s."""
+        heads = conn.execute(
+            _LOCK_HEADS, {"queue": self.name, "limit": room, "served": served}
+        ).fetchall()
+        if not heads:
+            return []
+        candidates = (
+            conn.cursor(row_factory=class_row(_Candidate))
+            .execute(
+                _GROUP_MESSAGES,
+                {"queue": self.name, "group_ids": [g for _, g in heads], "limit": room},
+            )
+            .fetchall()
+        )
+        wanted = len(deliver) + room
+        exhausted: list[int] = []
+        for row in candidates:
+            if len(deliver) == wanted:
+                break
+            # A message already received max_receives times goes to the DLQ instead of
+            # being delivered again; the next message of its group may then go out.
+            if row.receive_count >= self.max_receives:
+                exhausted.append(row.seq)
+            else:
+                deliver.append(row)
+        if exhausted:
+            conn.execute(_MOVE_EXHAUSTED, {"seqs": exhausted, "max_receives": self.max_receives})
+        return exhausted
 
     # -- acknowledging -------------------------------------------------------------------
 

@@ -11,7 +11,6 @@ Screenshots go to ``test-output/app/`` for people to look at.
 from __future__ import annotations
 
 import re
-import shutil
 import time
 import urllib.request
 import uuid
@@ -22,28 +21,15 @@ import psycopg
 import pytest
 
 from refarch.bootstrap import ROLE_NAMES, local_postgres, role_url
+from tests.support.browser import CHROMIUM_ARGS, chromium_path
 from tests.support.paths import TEST_OUTPUT
 from tests.support.stack import Stack
 
 OUTPUT = TEST_OUTPUT / "app"
-#: Chromium flags for a headless, offline, sandbox-less run (root in CI).
-CHROMIUM_ARGS = [
-    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-    "--disable-background-networking", "--disable-component-update", "--disable-sync",
-]
 #: Milliseconds for the page to react (a search embeds the query; 2 cores are shared).
 UI_TIMEOUT = 60_000
 
 pytestmark = pytest.mark.slow
-
-
-def chromium_path() -> str:
-    """Debian's Chromium (``apt-get install chromium``; `make test` installs it as root)."""
-    found = shutil.which("chromium") or shutil.which("chromium-browser")
-    if not found:
-        pytest.fail("Chromium is not installed: run `make system-deps` as root or "
-                    "`apt-get install chromium` (Playwright's own download does not work offline)")
-    return found
 
 
 @pytest.fixture(scope="module")

@@ -623,6 +623,23 @@ def test_a_message_moves_to_the_dlq_on_the_receive_after_max_receives(harness: H
     assert stats == QueueStats(visible=0, in_flight=0, dead=1)
 
 
+@pytest.mark.parametrize("behind", ["same group", "other group"])
+def test_a_receive_that_dead_letters_a_head_delivers_what_is_behind_it(
+    harness: Harness, behind: str
+) -> None:
+    # Found by tests/integration/test_local_queue_model.py: a receive of one message that
+    # moved an exhausted head to the DLQ returned nothing although another message was
+    # deliverable, so a short poll saw an empty queue.
+    q = harness.queue(max_receives=1)
+    q.send_batch([msg("poison", "A"), msg("next", "A" if behind == "same group" else "B")])
+    first = q.receive(1, visibility_timeout=30, wait_seconds=harness.quiet)
+    assert [m.body for m in first] == ["poison"]
+    q.change_visibility(first[0].receipt_handle, 0)
+    batch = q.receive(1, visibility_timeout=30, wait_seconds=harness.quiet)
+    assert [m.body for m in batch] == ["next"]
+    assert [d.body for d in q.dead_letters()] == ["poison"]
+
+
 def test_dead_letter_moves_a_message_at_once_with_its_error(harness: Harness) -> None:
     q = harness.queue()
     q.send_batch([msg("bad", "A"), msg("next", "A")])

@@ -35,7 +35,7 @@ def test_a_data_directory_of_another_major_version_is_named(tmp_path: Path) -> N
 def test_a_zombie_is_not_alive() -> None:
     child = subprocess.Popen(["true"])
     # Exited, not yet reaped: a zombie.
-    assert wait_until(lambda: proc_state(child.pid) == "Z", 10, interval=0.01)
+    assert wait_until(lambda: proc_state(child.pid) == "zombie", 10, interval=0.01)
     assert not is_alive(child.pid)
     child.wait()
     assert proc_state(child.pid) is None and not is_alive(child.pid)

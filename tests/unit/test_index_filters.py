@@ -9,7 +9,16 @@ import numpy as np
 import pytest
 
 from refarch.errors import FilterError
-from refarch.index.filters import AllOf, AnyOf, Condition, fields_of, matches, parse_filter
+from refarch.index.filters import (
+    MAX_FILTER_CONDITIONS,
+    MAX_FILTER_DEPTH,
+    AllOf,
+    AnyOf,
+    Condition,
+    fields_of,
+    matches,
+    parse_filter,
+)
 from refarch.index.server.columns import MetadataColumns
 
 
@@ -42,6 +51,57 @@ def test_malformed_filters_are_rejected_with_a_pointer_to_the_problem(raw, messa
     with pytest.raises(FilterError) as caught:
         parse_filter(raw)
     assert message in str(caught.value)
+
+
+def _nested(levels: int, operator: str = "$and") -> dict:
+    """A filter ``levels`` levels deep: ``levels - 1`` nested ``operator`` lists around a field."""
+    node: dict = {"price": {"$gte": 1}}
+    for _ in range(levels - 1):
+        node = {operator: [node]}
+    return node
+
+
+def test_nesting_is_limited_to_16_levels_without_exhausting_the_stack() -> None:
+    assert MAX_FILTER_DEPTH == 16
+    at_limit = _nested(MAX_FILTER_DEPTH, "$or")
+    assert parse_filter(at_limit) == Condition("price", "$gte", 1.0)
+    assert matches(parse_filter(at_limit), {"price": 2})
+    for levels in (MAX_FILTER_DEPTH + 1, 500, 5_000):  # 5,000 levels once gave a RecursionError
+        with pytest.raises(FilterError) as caught:
+            parse_filter(_nested(levels))
+        assert "more than 16 levels deep" in str(caught.value)
+
+
+def test_conditions_are_limited_to_1000() -> None:
+    assert MAX_FILTER_CONDITIONS == 1_000
+    many = {"$or": [{"id": {"$eq": f"v{i}"}} for i in range(MAX_FILTER_CONDITIONS)]}
+    assert len(parse_filter(many).children) == 1_000  # type: ignore[union-attr]
+    over = {"$or": [{"id": f"v{i}"} for i in range(MAX_FILTER_CONDITIONS + 1)]}
+    with pytest.raises(FilterError) as caught:
+        parse_filter(over)
+    assert "more than 1,000 conditions" in str(caught.value)
+    # Several operators on one field are several conditions; fields at one level count too.
+    wide = {f"f{i}": {"$gt": 0, "$lt": 9} for i in range(501)}
+    with pytest.raises(FilterError):
+        parse_filter(wide)
+    # An $in list counts once, however long.
+    assert parse_filter({"a": {"$in": list(range(10_000))}}) is not None
+
+
+def test_error_messages_stay_short_for_huge_or_deep_values() -> None:
+    deep: list = []
+    for _ in range(3_000):
+        deep = [deep]
+    with pytest.raises(FilterError) as caught:
+        parse_filter({"genre": {"$eq": deep}})
+    assert len(str(caught.value)) < 200
+    with pytest.raises(FilterError) as caught:
+        parse_filter({"k" * 100_000: {"$regex": "x"}})
+    assert len(str(caught.value)) < 300
+    for raw in ({"a": {"$" + "x" * 100_000: 1}}, {"$" + "y" * 100_000: 1}):
+        with pytest.raises(FilterError) as caught:
+            parse_filter(raw)
+        assert len(str(caught.value)) < 400
 
 
 def test_shapes_parse_into_trees() -> None:

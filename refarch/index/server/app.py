@@ -10,9 +10,11 @@ Pinecone's: ``/vectors/upsert``, ``/query``, ``/vectors/fetch``, ``/vectors/fetc
 :mod:`refarch.index.server.api_errors`). ``/_refarch/*`` are local extensions (health, status,
 forced snapshot) that Pinecone does not have.
 
-Handlers parse JSON with orjson and do their work in the thread pool, so a slow request never
-blocks the event loop; only quick queries (unfiltered, small ``top_k``) are answered on the
-loop itself, which saves the two thread hand-offs that dominate their latency.
+Handlers read bodies within their route's size limit and parse JSON with orjson, in the thread
+pool when a body is large (:mod:`refarch.index.server.limits`), and do their work in the thread
+pool, so a slow request never blocks the event loop; only quick queries (unfiltered, small
+``top_k``) are answered on the loop itself, which saves the two thread hand-offs that dominate
+their latency. Responses are capped in size (a query 4 MB, as Pinecone's).
 """
 
 from __future__ import annotations
@@ -33,14 +35,17 @@ from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 from starlette.routing import Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from refarch.index.filters import describe
+from refarch.index.server import limits
 from refarch.index.server import requests as rq
 from refarch.index.server.api_errors import ApiError, bad_request
 from refarch.index.server.engine import IndexConfig, IndexEngine, Match
+from refarch.index.server.hosts import AllowedHosts, HostCheckMiddleware
 from refarch.index.server.registry import INDEX_NAME, Registry
 from refarch.logs import event
 
@@ -59,6 +64,13 @@ def _json(payload: Any, status: int = 200, headers: dict[str, str] | None = None
         orjson.dumps(payload, option=_JSON_OPTIONS), status_code=status,
         media_type="application/json", headers=headers,
     )
+
+
+def _respond(payload: dict[str, Any] | bytes) -> Response:
+    """A 200 with ``payload``: a JSON-able dict, or JSON already encoded (a capped response)."""
+    if isinstance(payload, bytes):
+        return Response(payload, media_type="application/json")
+    return _json(payload)
 
 
 class _ApiKeyMiddleware:
@@ -93,7 +105,8 @@ def _token(payload: dict[str, Any]) -> str:
     return base64.urlsafe_b64encode(orjson.dumps(payload)).decode()
 
 
-def _untoken(token: str | None, namespace: str) -> str | None:
+def _untoken(raw: Any, namespace: str) -> str | None:
+    token = rq.pagination_token(raw)
     if token is None:
         return None
     try:
@@ -137,7 +150,7 @@ def _parse_create(body: dict[str, Any]) -> IndexConfig:
     name = body.get("name") or f"index-{uuid.uuid4().hex[:8]}"
     if not isinstance(name, str) or not INDEX_NAME.match(name):
         raise bad_request(
-            f"Invalid index name {name!r}: use 1-45 lowercase letters, digits and hyphens, "
+            f"Invalid index name {describe(name)}: use 1-45 lowercase letters, digits and hyphens, "
             f"starting and ending with a letter or digit"
         )
     schema = body.get("schema")
@@ -152,33 +165,38 @@ def _parse_create(body: dict[str, Any]) -> IndexConfig:
     field = fields["_values"]
     if not isinstance(field, dict) or field.get("type") != "dense_vector":
         kind = field.get("type") if isinstance(field, dict) else field
-        raise bad_request(f"A {kind!r} field {_UNSUPPORTED}")
+        raise bad_request(f"A {describe(kind)} field {_UNSUPPORTED}")
     dimension = field.get("dimension")
     if isinstance(dimension, bool) or not isinstance(dimension, int) or not (
         1 <= dimension <= rq.MAX_DIMENSION
     ):
         raise bad_request(f"dimension must be a whole number from 1 to {rq.MAX_DIMENSION:,}, "
-                          f"got {dimension!r}")
+                          f"got {describe(dimension)}")
     metric = field.get("metric") or "cosine"
     if metric not in ("cosine", "dotproduct", "euclidean"):
-        raise bad_request(f"metric must be one of cosine, dotproduct, euclidean; got {metric!r}")
+        raise bad_request(f"metric must be one of cosine, dotproduct, euclidean; got {describe(metric)}")
     deployment = body.get("deployment") or {"deployment_type": "managed"}
     if not isinstance(deployment, dict) or deployment.get("deployment_type", "managed") != "managed":
         kind = deployment.get("deployment_type") if isinstance(deployment, dict) else deployment
-        raise bad_request(f"deployment_type {kind!r} {_UNSUPPORTED}; use a managed "
+        raise bad_request(f"deployment_type {describe(kind)} {_UNSUPPORTED}; use a managed "
                           f"(serverless) deployment")
     protection = body.get("deletion_protection") or "disabled"
     if protection not in ("enabled", "disabled"):
-        raise bad_request(f"deletion_protection must be 'enabled' or 'disabled', got {protection!r}")
+        raise bad_request(f"deletion_protection must be 'enabled' or 'disabled', got {describe(protection)}")
     tags = body.get("tags")
     if tags is not None and (
         not isinstance(tags, dict) or not all(isinstance(v, str) for v in tags.values())
     ):
         raise bad_request("tags must be an object of string values")
+    where = {key: deployment.get(key) or default
+             for key, default in (("cloud", "aws"), ("region", "us-east-1"))}
+    for key, value in where.items():
+        if not isinstance(value, str) or len(value) > 64:
+            raise bad_request(f"deployment.{key} must be a string of at most 64 characters, "
+                              f"got {describe(value)}")
     return IndexConfig(
         name=name, dimension=dimension, metric=metric,
-        cloud=str(deployment.get("cloud") or "aws"),
-        region=str(deployment.get("region") or "us-east-1"),
+        cloud=where["cloud"], region=where["region"],
         deletion_protection=protection, tags=tags or None,
     )
 
@@ -191,19 +209,21 @@ def _configure(registry: Registry, engine: IndexEngine, body: dict[str, Any]) ->
     if protection is not None:
         if protection not in ("enabled", "disabled"):
             raise bad_request(
-                f"deletion_protection must be 'enabled' or 'disabled', got {protection!r}"
+                f"deletion_protection must be 'enabled' or 'disabled', got {describe(protection)}"
             )
         engine.config.deletion_protection = protection
     tags = body.get("tags")
     if tags is not None:
         if not isinstance(tags, dict):
             raise bad_request("tags must be an object of string values")
+        if not all(isinstance(v, str) for v in tags.values()):
+            raise bad_request("tags must be an object of string values")
         merged = dict(engine.config.tags or {})
         for key, value in tags.items():
             if value == "":
                 merged.pop(key, None)
             else:
-                merged[key] = str(value)
+                merged[key] = value
         engine.config.tags = merged or None
     registry.save_config(engine)
 
@@ -212,12 +232,7 @@ def _configure(registry: Registry, engine: IndexEngine, body: dict[str, Any]) ->
 
 
 def _upsert(engine: IndexEngine, body_bytes: bytes) -> tuple[dict[str, Any], int]:
-    if len(body_bytes) > rq.MAX_REQUEST_BYTES:
-        raise bad_request(
-            f"Request size {len(body_bytes) / 1048576:.1f}MB exceeds the maximum supported size "
-            f"of {rq.MAX_REQUEST_BYTES // 1048576}MB"
-        )
-    body = rq.parse_json(body_bytes)
+    body = rq.parse_json(body_bytes)  # at most 2 MB: read with limits.UPSERT_BODY_BYTES
     vectors = body.get("vectors")
     if not isinstance(vectors, list) or not vectors:
         raise bad_request("vectors must be a non-empty list")
@@ -303,24 +318,55 @@ def _is_quick(engine: IndexEngine, spec: _QuerySpec) -> bool:
             and (ns is None or ns.pending_count <= 2_000))
 
 
-def _run_query(engine: IndexEngine, spec: _QuerySpec) -> dict[str, Any]:
+def _check_query_size(engine: IndexEngine, spec: _QuerySpec) -> None:
+    """Refuse, before searching, a query whose values alone could not fit in 4 MB (each value
+    takes at least 4 bytes of JSON), so the server never gathers them."""
+    values_per_match = engine.config.dimension * 4
+    if not spec.include_values or spec.k * values_per_match <= rq.MAX_RESULT_BYTES:
+        return
+    found = min(spec.k, engine.count(spec.namespace, spec.node))  # records the query can match
+    if found * values_per_match > rq.MAX_RESULT_BYTES:
+        raise limits.response_too_large(
+            f"query result ({found:,} matches of {engine.config.dimension:,} values)",
+            rq.MAX_RESULT_BYTES, "lower topK or leave out values (includeValues)")
+
+
+def _run_query(engine: IndexEngine, spec: _QuerySpec) -> bytes:
+    _check_query_size(engine, spec)
     matches = engine.query(spec.namespace, spec.k, spec.node, spec.vector, spec.vector_id,
                            spec.include_values, spec.include_metadata)
-    return {
-        "matches": [_match_json(m, spec.include_values, spec.include_metadata) for m in matches],
+    items = limits.CappedJson(rq.MAX_RESULT_BYTES - 1024, _JSON_OPTIONS, array=True)
+    for match in matches:
+        if not items.add(_match_json(match, spec.include_values, spec.include_metadata)):
+            raise limits.response_too_large(
+                "query result", rq.MAX_RESULT_BYTES,
+                "lower topK or leave out values or metadata")
+    return orjson.dumps({
+        "matches": orjson.Fragment(items.encode()),
         "namespace": spec.namespace,
         "usage": {"readUnits": 1},
-    }
+    })
 
 
-def _fetch_json(found: dict[str, tuple[np.ndarray, dict | None]]) -> dict[str, Any]:
-    vectors = {}
-    for vid, (values, metadata) in found.items():
-        item: dict[str, Any] = {"id": vid, "values": values}
-        if metadata is not None:
-            item["metadata"] = metadata
-        vectors[vid] = item
-    return vectors
+def _record_json(values: np.ndarray, metadata: dict | None, vid: str) -> dict[str, Any]:
+    item: dict[str, Any] = {"id": vid, "values": values}
+    if metadata is not None:
+        item["metadata"] = metadata
+    return item
+
+
+def _fetch(engine: IndexEngine, namespace: str, ids: list[str]) -> bytes:
+    """Fetch by ids, read a few MB of vectors at a time, the answer capped in size."""
+    ids = list(dict.fromkeys(ids))  # an id asked for twice is answered once
+    vectors = limits.CappedJson(limits.MAX_FETCH_RESPONSE_BYTES - 1024, _JSON_OPTIONS)
+    step = limits.fetch_chunk(engine.config.dimension)
+    for start in range(0, len(ids), step):
+        for vid, (values, metadata) in engine.fetch(namespace, ids[start:start + step]).items():
+            if not vectors.add(_record_json(values, metadata, vid), vid):
+                raise limits.response_too_large(
+                    "fetch result", limits.MAX_FETCH_RESPONSE_BYTES, "fetch fewer ids at a time")
+    return orjson.dumps({"vectors": orjson.Fragment(vectors.encode()), "namespace": namespace,
+                         "usage": {"readUnits": 1}})
 
 
 def _delete(engine: IndexEngine, body_bytes: bytes) -> dict[str, Any]:
@@ -423,7 +469,7 @@ def _namespace_list(engine: IndexEngine, params: dict[str, Any]) -> dict[str, An
     return result
 
 
-def _fetch_by_metadata(engine: IndexEngine, body_bytes: bytes) -> dict[str, Any]:
+def _fetch_by_metadata(engine: IndexEngine, body_bytes: bytes) -> bytes:
     body = rq.parse_json(body_bytes)
     namespace = rq.namespace(body.get("namespace"))
     if not body.get("filter"):
@@ -432,13 +478,26 @@ def _fetch_by_metadata(engine: IndexEngine, body_bytes: bytes) -> dict[str, Any]
     assert node is not None
     limit = rq.limit(body.get("limit"), 100, 10_000)
     after = _untoken(body.get("paginationToken"), namespace)
-    found, more = engine.fetch_by_metadata(namespace, node, limit, after)
+    # A page holds at most limits.MAX_PAGE_BYTES of JSON: read no more records than could fit
+    # (each value takes at least 4 bytes), and end the page early where the next would not.
+    readable = min(limit, limits.fetch_chunk(engine.config.dimension))
+    found, more = engine.fetch_by_metadata(namespace, node, readable, after)
+    vectors = limits.CappedJson(limits.MAX_PAGE_BYTES - 2048, _JSON_OPTIONS)
+    last = None
+    for vid, (values, metadata) in found.items():
+        if not vectors.add(_record_json(values, metadata, vid), vid):
+            if last is None:  # cannot happen within the record limits, but never loop forever
+                raise limits.response_too_large("record", limits.MAX_PAGE_BYTES, "")
+            more = last  # the next page starts after the last record that fitted
+            break
+        last = vid
     result: dict[str, Any] = {
-        "vectors": _fetch_json(found), "namespace": namespace, "usage": {"readUnits": 1},
+        "vectors": orjson.Fragment(vectors.encode()), "namespace": namespace,
+        "usage": {"readUnits": 1},
     }
     if more is not None:
         result["pagination"] = {"next": _token({"ns": namespace, "after": more})}
-    return result
+    return orjson.dumps(result)
 
 
 # -- the application ---------------------------------------------------------------------------
@@ -454,6 +513,8 @@ def _endpoint(handler: Handler) -> Handler:
             return await handler(request)
         except ApiError as exc:
             return _json(exc.body(), exc.status)
+        except ClientDisconnect:  # the client left while sending its body: nobody to answer
+            return Response(status_code=400)
         except Exception as exc:  # noqa: BLE001 - a bug must still answer like Pinecone
             event(log, "request_failed", level=logging.ERROR, path=request.url.path,
                   error=repr(exc))
@@ -462,8 +523,10 @@ def _endpoint(handler: Handler) -> Handler:
     return wrapped
 
 
-def create_app(registry: Registry, api_key: str | None = None) -> Starlette:
-    """The ASGI application serving ``registry`` (``api_key=None``: any non-empty key)."""
+def create_app(registry: Registry, api_key: str | None = None,
+               allowed_hosts: AllowedHosts | None = None) -> Starlette:
+    """The ASGI application serving ``registry`` (``api_key=None``: any non-empty key) to
+    requests whose Host header ``allowed_hosts`` allows (default: loopback names only)."""
 
     async def run(fn: Callable[..., Any], *args: Any) -> Any:
         return await run_in_threadpool(fn, *args)
@@ -481,7 +544,7 @@ def create_app(registry: Registry, api_key: str | None = None) -> Starlette:
         return _json({"indexes": [_index_model(e, request) for e in registry.list()]})
 
     async def create_index(request: Request) -> Response:
-        config = _parse_create(rq.parse_json(await request.body()))
+        config = _parse_create(await limits.read_json(request, limits.CONTROL_BODY_BYTES))
         engine = await run(registry.create, config)
         return _json(_index_model(engine, request), 201)
 
@@ -493,7 +556,8 @@ def create_app(registry: Registry, api_key: str | None = None) -> Starlette:
 
     async def configure_index(request: Request) -> Response:
         engine = registry.get(request.path_params["name"])
-        await run(_configure, registry, engine, rq.parse_json(await request.body()))
+        body = await limits.read_json(request, limits.CONTROL_BODY_BYTES)
+        await run(_configure, registry, engine, body)
         return _json(_index_model(engine, request))
 
     async def delete_index(request: Request) -> Response:
@@ -503,22 +567,20 @@ def create_app(registry: Registry, api_key: str | None = None) -> Starlette:
     # data plane
 
     async def upsert(request: Request) -> Response:
-        payload, seq = await run(_upsert, engine_for(request), await request.body())
+        engine = engine_for(request)
+        body = await limits.read_body(request, limits.UPSERT_BODY_BYTES)
+        payload, seq = await run(_upsert, engine, body)
         return _json(payload, headers={"x-pinecone-request-lsn": str(seq)})
 
     async def query(request: Request) -> Response:
         engine = engine_for(request)
-        spec = _parse_query(engine, await request.body())
+        body = await limits.read_body(request, limits.DATA_BODY_BYTES)
+        spec = (_parse_query(engine, body) if len(body) <= limits.INLINE_PARSE_BYTES
+                else await run(_parse_query, engine, body))
         # Most queries take well under a millisecond of CPU: answering them on the event loop
         # saves two thread hand-offs, which dominate latency on a busy machine.
-        payload = _run_query(engine, spec) if _is_quick(engine, spec) else await run(
+        encoded = _run_query(engine, spec) if _is_quick(engine, spec) else await run(
             _run_query, engine, spec)
-        encoded = orjson.dumps(payload, option=_JSON_OPTIONS)
-        if len(encoded) > rq.MAX_RESULT_BYTES:
-            raise bad_request(
-                f"The query result is {len(encoded) / 1048576:.1f}MB, over the 4MB limit: lower "
-                f"topK or leave out values or metadata"
-            )
         return Response(encoded, media_type="application/json", headers={
             "x-pinecone-max-indexed-lsn": str(engine.searchable_seq(spec.namespace)),
             "x-pinecone-request-lsn": str(engine.store.last_seq),
@@ -528,25 +590,27 @@ def create_app(registry: Registry, api_key: str | None = None) -> Starlette:
         engine = engine_for(request)
         namespace = rq.namespace(request.query_params.get("namespace"))
         ids = rq.id_list(request.query_params.getlist("ids"), "ids")
-        found = await run(engine.fetch, namespace, ids)
-        return _json({"vectors": _fetch_json(found), "namespace": namespace,
-                      "usage": {"readUnits": 1}})
+        return _respond(await run(_fetch, engine, namespace, ids))
 
-    def body_handler(work: Callable[[IndexEngine, bytes], Any]) -> Handler:
+    def body_handler(work: Callable[[IndexEngine, bytes], Any],
+                     limit: int = limits.DATA_BODY_BYTES) -> Handler:
+        """A data-plane POST: the body (at most ``limit`` bytes) goes to ``work`` in a thread."""
+
         async def handler(request: Request) -> Response:
-            return _json(await run(work, engine_for(request), await request.body()))
+            engine = engine_for(request)
+            return _respond(await run(work, engine, await limits.read_body(request, limit)))
 
         return handler
 
     def params_handler(work: Callable[[IndexEngine, dict[str, Any]], Any]) -> Handler:
         async def handler(request: Request) -> Response:
-            return _json(await run(work, engine_for(request), dict(request.query_params)))
+            return _respond(await run(work, engine_for(request), dict(request.query_params)))
 
         return handler
 
     async def create_namespace(request: Request) -> Response:
         engine = engine_for(request)
-        body = rq.parse_json(await request.body())
+        body = await limits.read_json(request, limits.CONTROL_BODY_BYTES)
         name = rq.namespace(body.get("name"))
         if name == "" or name in engine.namespace_names():
             raise ApiError(409, f"Namespace {_display(name)!r} already exists")
@@ -628,6 +692,9 @@ def create_app(registry: Registry, api_key: str | None = None) -> Starlette:
 
     return Starlette(
         routes=routes,
-        middleware=[Middleware(_ApiKeyMiddleware, api_key=api_key)],
+        middleware=[
+            Middleware(HostCheckMiddleware, allowed=allowed_hosts or AllowedHosts("127.0.0.1")),
+            Middleware(_ApiKeyMiddleware, api_key=api_key),
+        ],
         exception_handlers={HTTPException: unknown_route},
     )

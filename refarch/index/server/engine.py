@@ -157,6 +157,10 @@ class IndexEngine:
                 drop_snapshots(self.snapshot_root, name)
             event(log, "namespace_opened", index=self.config.name, namespace=name,
                   vectors=ns.live_count, replayed=replayed, pending=ns.pending_count)
+        # A data directory written before the high-water mark existed may hold a snapshot
+        # newer than every stored row: never hand out a number a snapshot already covers.
+        for ns in self.namespaces.values():
+            self.store.last_seq = max(self.store.last_seq, ns.applied_seq)
         event(log, "index_opened", index=self.config.name, namespaces=len(self.namespaces),
               vectors=self.total(), seconds=time.monotonic() - started)
 
@@ -382,13 +386,14 @@ class IndexEngine:
         """Delete every record passing ``node``; returns (deleted, seq)."""
         with self._write_lock:
             ids = self._matching_ids(name, node)
+            if not ids:  # nothing written: no new sequence number (it would not be persisted)
+                return 0, self.store.last_seq
             seq = self.store.next_seq()
-            if ids:
-                self.store.delete(name, ids, seq)
-                ns = self.namespaces[name]
-                with self.lock(name).write():
-                    ns.delete(ids, seq)
-                self._forget_if_empty(name)
+            self.store.delete(name, ids, seq)
+            ns = self.namespaces[name]
+            with self.lock(name).write():
+                ns.delete(ids, seq)
+            self._forget_if_empty(name)
             return len(ids), seq
 
     def delete_all(self, name: str, forget: bool = False) -> int:

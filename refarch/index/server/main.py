@@ -21,6 +21,7 @@ from dataclasses import fields
 from pathlib import Path
 
 from refarch.errors import IndexServiceError, RefarchError
+from refarch.index.server.hosts import AllowedHosts, check_bind
 from refarch.index.server.tuning import Tuning
 from refarch.logs import configure, event
 from refarch.settings import Settings
@@ -59,18 +60,25 @@ def serve(
     port: int,
     api_key: str | None = None,
     tuning: Tuning | None = None,
+    allowed_hosts: Sequence[str] = (),
 ) -> None:
-    """Serve the indexes under ``data_dir`` on ``host:port`` until SIGTERM/SIGINT."""
+    """Serve the indexes under ``data_dir`` on ``host:port`` until SIGTERM/SIGINT.
+
+    Refuses (:class:`IndexServiceError`) an address other machines can reach unless an
+    ``api_key`` is set; answers requests whose Host header is a loopback name, ``host``, or
+    one of ``allowed_hosts``.
+    """
     import uvicorn
 
     from refarch.index.server.app import create_app
     from refarch.index.server.registry import Registry
 
+    check_bind(host, api_key)
     check_port_free(host, port)
     started = time.monotonic()
     registry = Registry(data_dir, tuning)
     try:
-        app = create_app(registry, api_key)
+        app = create_app(registry, api_key, AllowedHosts(host, allowed_hosts))
         registry.start()
         config = uvicorn.Config(
             app, host=host, port=port, log_level="warning", access_log=False, lifespan="off",
@@ -127,6 +135,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             args.port or settings.index_port,
             settings.index_api_key,
             Tuning(**overrides),
+            settings.index_allowed_hosts,
         )
     except RefarchError as exc:
         print(f"refarch index server: error: {exc}", file=sys.stderr)

@@ -6,6 +6,12 @@ which time the WAL has been fsynced: a ``kill -9`` (or a power cut) cannot lose 
 write, and a half-done transaction is rolled back on the next open. Deletes keep a tombstone row
 (``deleted = 1``) until a snapshot newer than it exists, so the in-memory state can be rebuilt
 from "newest snapshot + every row with a larger ``seq``".
+
+Sequence numbers are never reused, also across restarts: every write transaction also raises a
+persisted high-water mark (table ``sequence``), and the counter resumes above both it and the
+highest stored ``seq``. The stored rows alone do not remember every number handed out: pruned
+tombstones and deletes of ids that were never stored leave none, yet a snapshot may already
+cover those numbers, and a write that reused one would be skipped by the replay after a crash.
 """
 
 from __future__ import annotations
@@ -27,7 +33,17 @@ CREATE TABLE IF NOT EXISTS records (
 );
 CREATE INDEX IF NOT EXISTS records_by_seq ON records (ns, seq);
 CREATE TABLE IF NOT EXISTS namespaces (ns TEXT PRIMARY KEY);
+CREATE TABLE IF NOT EXISTS sequence (
+    one      INTEGER PRIMARY KEY CHECK (one = 1),
+    last_seq INTEGER NOT NULL
+);
 """
+
+# Raises the high-water mark inside a write's transaction (never lowers it).
+_MARK = (
+    "INSERT INTO sequence (one, last_seq) VALUES (1, ?) "
+    "ON CONFLICT (one) DO UPDATE SET last_seq = MAX(last_seq, excluded.last_seq)"
+)
 
 # SQLite's default limit on host parameters is 32766; stay far below it.
 _IN_CHUNK = 900
@@ -60,7 +76,10 @@ class RecordStore:
         self._local = threading.local()
         self._readers: list[sqlite3.Connection] = []
         self._readers_lock = threading.Lock()
-        row = self._writer.execute("SELECT COALESCE(MAX(seq), 0) FROM records").fetchone()
+        row = self._writer.execute(
+            "SELECT MAX(COALESCE((SELECT MAX(seq) FROM records), 0),"
+            " COALESCE((SELECT last_seq FROM sequence), 0))"
+        ).fetchone()
         #: The last sequence number handed out (writes are serialised by the engine).
         self.last_seq: int = int(row[0])
 
@@ -92,7 +111,7 @@ class RecordStore:
     # -- writes (one transaction each; the caller serialises them) ---------------------------
 
     def next_seq(self) -> int:
-        """Reserve the sequence number of the next write."""
+        """Reserve the sequence number of the next write (its transaction persists it)."""
         self.last_seq += 1
         return self.last_seq
 
@@ -118,6 +137,8 @@ class RecordStore:
                     "vec = excluded.vec, meta = excluded.meta",
                     ((ns, vid, seq, vec, meta) for vid, vec, meta in rows),
                 )
+            if writes:
+                conn.execute(_MARK, (max(seq for _, _, seq in writes),))
             conn.execute("COMMIT")
         except BaseException:
             conn.execute("ROLLBACK")
@@ -134,6 +155,7 @@ class RecordStore:
                 "WHERE ns = ? AND id = ? AND deleted = 0",
                 ((seq, vec, meta, ns, vid) for vid, vec, meta in rows),
             )
+            conn.execute(_MARK, (seq,))
             conn.execute("COMMIT")
         except BaseException:
             conn.execute("ROLLBACK")
@@ -150,6 +172,7 @@ class RecordStore:
                     f"WHERE ns = ? AND deleted = 0 AND id IN ({marks})",
                     (seq, ns, *chunk),
                 )
+            conn.execute(_MARK, (seq,))  # also when no id was stored: the seq is used
             conn.execute("COMMIT")
         except BaseException:
             conn.execute("ROLLBACK")
@@ -166,6 +189,7 @@ class RecordStore:
             )
             if forget:
                 conn.execute("DELETE FROM namespaces WHERE ns = ?", (ns,))
+            conn.execute(_MARK, (seq,))
             conn.execute("COMMIT")
         except BaseException:
             conn.execute("ROLLBACK")

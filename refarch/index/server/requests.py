@@ -15,7 +15,7 @@ import numpy as np
 import orjson
 
 from refarch.errors import FilterError
-from refarch.index.filters import Node, parse_filter
+from refarch.index.filters import Node, describe, parse_filter
 from refarch.index.server.api_errors import ApiError, bad_request
 
 #: Pinecone's limits (docs.pinecone.io, "Database limits").
@@ -29,6 +29,8 @@ MAX_IDS_PER_REQUEST = 1_000
 MAX_LIST_LIMIT = 100
 MAX_DIMENSION = 20_000
 MAX_RESULT_BYTES = 4 * 1024 * 1024
+#: Longest pagination token accepted (the server's own are well under 1,500 characters).
+MAX_TOKEN_LENGTH = 4_096
 #: The name requests may use for the namespace they address when they omit one.
 DEFAULT_NAMESPACE_ALIAS = "__default__"
 
@@ -36,18 +38,19 @@ DEFAULT_NAMESPACE_ALIAS = "__default__"
 def _show(value: Any) -> str:
     try:
         text = orjson.dumps(value).decode()
-    except TypeError:
-        text = repr(value)
+    except TypeError:  # nested deeper than orjson writes (254 levels)
+        text = describe(value)
     return text if len(text) <= 40 else text[:37] + "..."
 
 
-def parse_json(body: bytes, limit: int = 16 * MAX_REQUEST_BYTES) -> dict[str, Any]:
-    """The request body as a JSON object."""
-    if len(body) > limit:
-        raise bad_request(
-            f"Request size {len(body) / 1048576:.1f}MB exceeds the maximum supported size "
-            f"of {limit // 1048576}MB"
-        )
+def _name(key: str) -> str:
+    """A metadata field name for a message, shortened when long."""
+    return key if len(key) <= 40 else key[:37] + "..."
+
+
+def parse_json(body: bytes) -> dict[str, Any]:
+    """The request body as a JSON object (its size was limited while it was read, see
+    :mod:`refarch.index.server.limits`)."""
     if not body:
         return {}
     try:
@@ -146,25 +149,25 @@ def _metadata_value(value: Any, where: str, key: str) -> Any:
         number = float(value)
         if not math.isfinite(number):
             raise bad_request(f"{where}: metadata numbers must be finite, got {_show(value)} "
-                              f"for field '{key}'")
+                              f"for field '{_name(key)}'")
         return number  # Pinecone stores every number as a 64-bit float
     if isinstance(value, list):
         for i, item in enumerate(value):
             if not isinstance(item, str):
                 raise bad_request(
                     f"{where}: Metadata value must be a string, number, boolean or list of "
-                    f"strings, got {_show(value)} for field '{key}' (element {i} is "
+                    f"strings, got {_show(value)} for field '{_name(key)}' (element {i} is "
                     f"{_show(item)})"
                 )
         return value
     if value is None:
         raise bad_request(
             f"{where}: Metadata value must be a string, number, boolean or list of strings, "
-            f"got null for field '{key}'. Null values are not supported; leave the field out"
+            f"got null for field '{_name(key)}'. Null values are not supported; leave the field out"
         )
     raise bad_request(
         f"{where}: Metadata value must be a string, number, boolean or list of strings, got "
-        f"{_show(value)} for field '{key}'"
+        f"{_show(value)} for field '{_name(key)}'"
     )
 
 
@@ -176,6 +179,12 @@ def metadata(value: Any, where: str) -> tuple[dict[str, Any] | None, str | None]
         raise bad_request(f"{where} must be an object, got {_show(value)}")
     if not value:
         return None, None
+    for key in value:
+        if not isinstance(key, str) or key.startswith("$"):
+            raise bad_request(
+                f"{where}: metadata field names must be strings that do not start with '$', "
+                f"got {_show(key)}"
+            )
     checked = {key: _metadata_value(item, where, key) for key, item in value.items()}
     encoded = orjson.dumps(checked)
     if len(encoded) > MAX_METADATA_BYTES:
@@ -227,12 +236,25 @@ def limit(value: Any, default: int, maximum: int, name: str = "limit") -> int:
     if value is None:
         return default
     try:
+        if isinstance(value, bool) or (isinstance(value, float) and not value.is_integer()):
+            raise TypeError(value)
         number = int(value)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):
         raise bad_request(f"{name} must be a whole number, got {_show(value)}") from None
     if not 1 <= number <= maximum:
         raise bad_request(f"{name} must be between 1 and {maximum}, got {number}")
     return number
+
+
+def pagination_token(value: Any) -> str | None:
+    """An optional ``paginationToken``: a string from a previous page."""
+    if value is None:
+        return None
+    if not isinstance(value, str) or len(value) > MAX_TOKEN_LENGTH:
+        raise bad_request(
+            f"paginationToken must be the string a previous page returned, got {_show(value)}"
+        )
+    return value
 
 
 def require(condition: bool, message: str) -> None:

@@ -7,6 +7,7 @@ import uuid
 from collections.abc import Iterator
 from typing import Any
 
+import httpx
 import pytest
 
 from refarch.index.process import IndexServerHandle, find_free_port, start_index_server
@@ -46,3 +47,14 @@ def index8(backend: Backend) -> Iterator[Any]:
 def ns() -> str:
     """A namespace of its own for each test."""
     return f"ns-{uuid.uuid4().hex[:10]}"
+
+
+@pytest.fixture
+def raw(backend: Backend, index8: Any) -> Iterator[httpx.Client]:
+    """Plain HTTP to ``index8``'s data plane on the local server (skipped for Pinecone): what
+    the SDK would refuse to send."""
+    if backend.server is None:
+        pytest.skip("raw HTTP checks target the local server")
+    with httpx.Client(base_url=index8.host, headers={"Api-Key": "k",
+                                                     "X-Pinecone-Api-Version": "2026-07"}) as client:
+        yield client

@@ -18,6 +18,7 @@ from pinecone.errors.exceptions import (
 )
 
 from tests.contract.index.backends import Backend
+from tests.support.index_http import assert_api_error
 
 ONE = [1.0] + [0.0] * 7
 
@@ -176,22 +177,7 @@ def test_wrong_api_key(backend: Backend, index8) -> None:
 # -- the local server checks what the SDK checks before sending --------------------------------
 
 
-@pytest.fixture
-def raw(backend: Backend, index8) -> httpx.Client:
-    if backend.server is None:
-        pytest.skip("raw HTTP checks target the local server")
-    host = index8.host
-    with httpx.Client(base_url=host, headers={"Api-Key": "k",
-                                              "X-Pinecone-Api-Version": "2026-07"}) as client:
-        yield client
-
-
-def _error(response: httpx.Response, status: int, fragment: str) -> None:
-    assert response.status_code == status, response.text
-    body = response.json()
-    assert body["status"] == status
-    assert body["error"]["code"]
-    assert fragment in body["error"]["message"], body
+_error = assert_api_error
 
 
 def test_server_checks_top_k(raw: httpx.Client) -> None:

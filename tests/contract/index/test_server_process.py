@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import os
 import socket
+import subprocess
+import sys
 from pathlib import Path
 
+import httpx
 import numpy as np
 import pytest
 from pinecone import Pinecone, ServerlessSpec
@@ -97,3 +101,47 @@ def test_unreachable_local_server_is_a_clear_error(tmp_path: Path) -> None:
     with pytest.raises(IndexServiceError) as caught:
         make_index(settings)
     assert "start one with `refarch index-server`" in str(caught.value)
+
+
+def test_a_reachable_address_without_a_key_is_refused_before_anything_starts(
+        tmp_path: Path) -> None:
+    settings = _settings(tmp_path, REFARCH_INDEX_HOST="0.0.0.0")
+    with pytest.raises(IndexServiceError) as caught:
+        start_index_server(settings)
+    assert "refusing to listen on 0.0.0.0 without an API key" in str(caught.value)
+    assert "REFARCH_INDEX_API_KEY" in str(caught.value)
+    assert not (tmp_path / "index").exists()
+    # The server itself refuses too (the CLI and `refarch up` start it directly).
+    env = {**os.environ, "REFARCH_HOME": str(tmp_path)}
+    env.pop("REFARCH_INDEX_API_KEY", None)
+    for command in (["-m", "refarch.index.server", "--data-dir", str(tmp_path / "d")],
+                    ["-m", "refarch.cli", "index-server"]):
+        done = subprocess.run(
+            [sys.executable, *command, "--host", "0.0.0.0", "--port", str(settings.index_port)],
+            env=env, capture_output=True, text=True, timeout=60, check=False)
+        assert done.returncode == 2, done.stderr
+        assert "refusing to listen on 0.0.0.0 without an API key" in done.stderr
+        assert "REFARCH_INDEX_API_KEY" in done.stderr
+        assert "listening on" not in done.stderr
+
+
+def test_the_host_header_must_name_the_server(tmp_path: Path) -> None:
+    settings = _settings(tmp_path, REFARCH_INDEX_ALLOWED_HOSTS="index.internal,.corp.example")
+    with start_index_server(settings) as server:
+        def get(host: str) -> httpx.Response:
+            return httpx.get(f"{server.url}/indexes", headers={"Api-Key": "k", "Host": host})
+
+        for allowed in (f"127.0.0.1:{server.port}", f"localhost:{server.port}",
+                        "index.internal:5081", "search.corp.example"):
+            assert get(allowed).status_code == 200, allowed
+        for refused in ("rebound.attacker.example", "index.internal.attacker.example",
+                        f"10.1.2.3:{server.port}"):
+            response = get(refused)
+            assert response.status_code == 400, refused
+            assert "REFARCH_INDEX_ALLOWED_HOSTS" in response.json()["error"]["message"]
+        # The SDK through an allowed name: describe_index hands back that name as the host.
+        pc = Pinecone(api_key="k", host=server.url,
+                      additional_headers={"Host": "index.internal"})
+        pc.create_index(name="named", dimension=4, metric="cosine",
+                        spec=ServerlessSpec(cloud="aws", region="us-east-1"))
+        assert pc.describe_index("named").host == "http://index.internal/data/named"

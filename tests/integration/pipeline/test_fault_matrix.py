@@ -86,7 +86,11 @@ def _finish(stack: FaultStack, record_property, case: str, applied: int, faults:
     return drift, dead
 
 
-@pytest.mark.parametrize(("status", "seconds"), [(503, RECEIVE_LIMIT_SECONDS + 4), (429, RECEIVE_LIMIT_SECONDS + 2)])
+# The SDK retries a 503 or 429 itself (4 attempts, a few seconds), so each receive the old
+# indexer burned took that long plus the visibility timeout: these faults last 3 x the receive
+# limit, which the indexer of main before issue 14 does not survive (checked).
+@pytest.mark.parametrize(("status", "seconds"), [(503, 3 * RECEIVE_LIMIT_SECONDS + 2),
+                                                 (429, 3 * RECEIVE_LIMIT_SECONDS)])
 def test_index_writes_failing_past_the_receive_limit_then_recovering(
     stack: FaultStack, record_property, status: int, seconds: float,
 ) -> None:
@@ -195,3 +199,27 @@ def test_the_outages_cost_no_receive(stack: FaultStack) -> None:
     assert "event=indexer_outage_holding" in log
     assert "event=indexer_outage_over" in log
     assert stack.dead() == 0
+
+
+def test_an_unarmed_server_refuses_fault_requests_and_fails_no_write(index_settings, vector_index) -> None:
+    """The session's index server runs without the variable: the hook is off, and says so."""
+    import httpx
+
+    from refarch.index.client import LOCAL_PLACEHOLDER_KEY, local_url
+    from refarch.index.server.faults import ARM_VARIABLE, PATH
+
+    response = httpx.post(f"{local_url(index_settings)}{PATH}", json={"status": 503},
+                          headers={"Api-Key": LOCAL_PLACEHOLDER_KEY}, timeout=5)
+    assert response.status_code == 403 and f"{ARM_VARIABLE}=1" in response.text
+    assert vector_index.upsert([("1", [1.0] + [0.0] * 383, {"version": 1})]) == 1
+
+
+def test_a_server_with_a_wrong_arming_value_does_not_start(tmp_path) -> None:
+    from refarch.errors import IndexServiceError
+    from refarch.index.process import start_index_server
+    from refarch.index.server.faults import ARM_VARIABLE
+    from refarch.settings import Settings
+
+    with pytest.raises(IndexServiceError, match=f"{ARM_VARIABLE}='true'"):
+        start_index_server(Settings.from_env({}), tmp_path / "index", free_port(),
+                           extra_env={ARM_VARIABLE: "true"}, ready_timeout=60)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import signal
+import subprocess
 import sys
 import threading
 from pathlib import Path
@@ -54,8 +55,47 @@ class FaultStack:
         self._poller: threading.Thread | None = None
         self.index: Any = None
         self.queue: PostgresQueue | None = None
+        #: The tmpfs the index data directory is on, when mount_small_index_dir could mount it.
+        self.small_index_dir: Path | None = None
 
     # -- lifecycle ----------------------------------------------------------------------------
+
+    def mount_small_index_dir(self, size_mb: int = 64) -> str | None:
+        """Put the index data directory on a tmpfs of ``size_mb`` (so a test can fill it);
+        returns why not when this machine cannot (not root, no mount)."""
+        target = self.home / "index"
+        target.mkdir(parents=True, exist_ok=True)
+        if os.geteuid() != 0:
+            return "mounting a size-limited filesystem needs root"
+        done = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size_mb}m", "tmpfs", str(target)],
+                              capture_output=True, text=True)
+        if done.returncode != 0:
+            return f"mount -t tmpfs failed: {done.stderr.strip()}"
+        self.small_index_dir = target
+        return None
+
+    def fill_index_dir(self) -> int:
+        """Fill the index's filesystem to the last byte; returns the bytes written."""
+        assert self.small_index_dir is not None
+        filler = self.small_index_dir.parent / "index" / "filler.bin"
+        written = 0
+        with open(filler, "wb", buffering=0) as out:
+            chunk = b"\0" * (1 << 20)
+            while True:
+                try:
+                    written += out.write(chunk)
+                except OSError:
+                    break
+            while True:  # the last partial megabyte, byte runs at a time
+                try:
+                    written += out.write(b"\0" * 512)
+                except OSError:
+                    break
+        return written
+
+    def free_index_dir(self) -> None:
+        assert self.small_index_dir is not None
+        (self.small_index_dir / "filler.bin").unlink()
 
     def start_index_server(self) -> None:
         self.index_server = start_index_server(
@@ -101,6 +141,8 @@ class FaultStack:
                 part.close()
         if self.index_server is not None:
             self.index_server.stop()
+        if self.small_index_dir is not None:
+            subprocess.run(["umount", "-l", str(self.small_index_dir)], check=False)
 
     # -- faults -------------------------------------------------------------------------------
 

@@ -50,6 +50,7 @@ def stack(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFacto
     built = FaultStack(tmp_path_factory.mktemp("matrix-home"), server, free_port())
     try:
         migrate(built.owner)
+        built.no_small_dir = built.mount_small_index_dir()  # type: ignore[attr-defined]
         built.start()
         built.insert("WARM-UP")  # the indexer has loaded its model once this is indexed
         assert built.wait_synced(120), built.indexer_log()[-3000:]
@@ -141,6 +142,27 @@ def test_disk_full_on_the_index_data_directory(stack: FaultStack, record_propert
     drift, dead = _finish(stack, record_property, "disk full (ENOSPC, 507)", applied,
                           f"{failed} writes failed with ENOSPC over {seconds} s", started, dead_before)
     assert failed >= 2
+    assert (drift, dead) == (0, 0)
+
+
+def test_the_index_data_directory_really_full(stack: FaultStack, record_property) -> None:
+    """A real ENOSPC: the index's data directory is a 64 MB tmpfs, filled to the last byte."""
+    reason = getattr(stack, "no_small_dir", None)
+    if reason:
+        pytest.skip(reason)
+    seconds = RECEIVE_LIMIT_SECONDS + 3
+    started, dead_before = time.monotonic(), stack.dead()
+    held_before = stack.indexer_log().count("event=indexer_outage_holding")
+    filled = stack.fill_index_dir()
+    applied = _changes(stack, "REALFULL")
+    time.sleep(seconds)
+    held = stack.indexer_log().count("event=indexer_outage_holding") - held_before
+    stack.free_index_dir()
+    drift, dead = _finish(stack, record_property, "index data directory full (real ENOSPC)", applied,
+                          f"tmpfs filled with {filled / 1e6:.1f} MB for {seconds} s, then freed; "
+                          f"{held} batches held through it",
+                          started, dead_before)
+    assert held >= 1  # the writes did fail, and the batch was held as an outage
     assert (drift, dead) == (0, 0)
 
 

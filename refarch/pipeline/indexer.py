@@ -75,6 +75,9 @@ log = logging.getLogger("refarch.pipeline.indexer")
 
 #: Ids per delete or fetch request.
 ID_CHUNK = 500
+#: Times a batch may fail with an outage error right after a write probe succeeded before the
+#: batch is taken to be the cause and bisected (see IndexerWorker._hold_through_outages).
+OUTAGE_RETRIES = 3
 #: Where :func:`probe_write` writes (never the products' namespace: counts stay exact).
 PROBE_NAMESPACE = "refarch-indexer-probe"
 #: The id of the one record :func:`probe_write` writes and deletes again.
@@ -419,11 +422,18 @@ class IndexerWorker:
 
     def _hold_through_outages(self, pending: dict[int, list[tuple[ReceivedMessage, ProductChange]]],
                               hold: Hold, result: IndexerStepResult, stop: threading.Event) -> None:
-        """Settle ``pending``; on an outage keep the batch held and probe until writes work."""
+        """Settle ``pending``; on an outage keep the batch held and probe until writes work.
+
+        When the probe succeeds but the batch fails with an "outage" again, ``OUTAGE_RETRIES``
+        times in a row, the batch itself is the likelier cause (a record that makes the server
+        answer 500): it is then settled treating those errors as failures, bisected like any
+        other, so one such record cannot hold its batch-mates (and the worker) forever.
+        """
         outage_started: float | None = None
+        probed_ok = 0
         while True:
             try:
-                self._settle(pending, hold, result)
+                self._settle(pending, hold, result, isolate_outages=probed_ok >= OUTAGE_RETRIES)
             except Exception as exc:
                 if not is_outage(exc):
                     raise  # _settle isolates failures; this is a bug: the messages come back later
@@ -436,6 +446,7 @@ class IndexerWorker:
                 self._drop_connection()
                 if not self._wait_until_writable(pending, hold, result, stop, exc):
                     return
+                probed_ok += 1
                 continue
             if outage_started is not None:
                 event(log, "indexer_outage_over", products=result.products,
@@ -469,11 +480,12 @@ class IndexerWorker:
                 return True
 
     def _settle(self, pending: dict[int, list[tuple[ReceivedMessage, ProductChange]]],
-                hold: Hold, result: IndexerStepResult) -> None:
+                hold: Hold, result: IndexerStepResult, *, isolate_outages: bool = False) -> None:
         """Process ``pending``, removing each product once it is settled (acknowledged, retried
         later, dead-lettered or abandoned). An outage propagates with the unsettled products
         still in ``pending``. Any other failure splits the failing group in halves until the
-        product that fails stands alone; it alone is retried later or dead-lettered, named."""
+        product that fails stands alone; it alone is retried later or dead-lettered, named.
+        With ``isolate_outages`` an outage error is treated the same way."""
         groups = [list(pending)]
         while groups:
             ids = groups.pop()
@@ -481,7 +493,7 @@ class IndexerWorker:
             try:
                 self._process(part, hold, result)
             except Exception as exc:
-                if is_outage(exc):
+                if is_outage(exc) and not isolate_outages:
                     raise
                 if len(ids) > 1:
                     middle = len(ids) // 2

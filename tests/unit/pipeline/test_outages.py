@@ -239,3 +239,35 @@ def test_the_probe_waits_back_off_to_the_maximum_while_a_batch_is_held() -> None
     assert clock.waits == [0.5, 1.0, 2.0, 4.0, 8.0, 8.0, 8.0, 8.0, 8.0, 8.0, 8.0]
     assert result.embedded == 1 and result.probes == len(clock.waits)
     worker.close()
+
+
+class ServerErrorIndex(FakeVectorIndex):
+    """Answers 500 (an outage, to the port) to any upsert carrying the poisoned id; the write
+    probe, which does not carry it, succeeds."""
+
+    def __init__(self, poisoned: str) -> None:
+        super().__init__(dimension=384)
+        self.poisoned = poisoned
+
+    def upsert(self, records: Sequence[Any]) -> int:
+        if any(r[0] == self.poisoned for r in records):
+            raise IndexServiceError("vector index upsert failed: (500) Internal error: a bug")
+        return super().upsert(records)
+
+
+def test_a_record_that_crashes_the_server_cannot_hold_its_batch_forever() -> None:
+    """Writes work (the probe passes) yet the batch keeps failing as if the index were down:
+    after a few rounds the batch is bisected and only that record fails, counted."""
+    pipeline = FakePipeline(max_receives=1)
+    good = [pipeline.insert(f"OK-{i}") for i in range(7)]
+    crasher = pipeline.insert("CRASHER")
+    pipeline.relay()
+    worker = pipeline.new_worker()
+    worker.index = ServerErrorIndex(str(crasher))
+    result = worker.step()
+    assert result.outages == indexer.OUTAGE_RETRIES
+    assert (result.embedded, result.failed, result.dead_lettered) == (7, 1, 1)
+    (letter,) = pipeline.queue.dead_letters()
+    assert letter.group_id == f"product-{crasher}" and f"product {crasher}" in (letter.error or "")
+    assert set(worker.index.list_ids()) == {str(pid) for pid in good}
+    worker.close()

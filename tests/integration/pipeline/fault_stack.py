@@ -170,6 +170,16 @@ class FaultStack:
         assert wait_until(lambda: not self.server.status().running, 60)
         self.server.start()
 
+    def relay_busy(self) -> bool:
+        """The relay is inside a batch: its transaction holds claimed outbox rows."""
+        try:
+            rows = self.sql(
+                "SELECT count(*) FROM pg_stat_activity WHERE usename = 'refarch_relay' "
+                "AND xact_start IS NOT NULL AND query ILIKE '%%outbox%%'")
+        except psycopg.Error:
+            return False
+        return int(rows[0][0]) > 0
+
     # -- state --------------------------------------------------------------------------------
 
     def sql(self, query: str, params: Any = None) -> list[tuple[Any, ...]]:

@@ -17,9 +17,11 @@ from __future__ import annotations
 import random
 import shutil
 import subprocess
+import threading
 import time
 from collections.abc import Iterator
 
+import psycopg
 import pytest
 
 from refarch.pipeline.changes import ProductChange
@@ -27,6 +29,7 @@ from refarch.queue.local import PostgresQueue
 from tests.support.dirs import scratch_dir
 from tests.support.ports import free_port
 from tests.support.reports import SUMMARY_PROPERTY
+from tests.support.waiting import wait_until
 
 from .fault_stack import MAX_RECEIVES, RECEIVE_LIMIT_SECONDS, VISIBILITY_TIMEOUT, FaultStack
 
@@ -121,13 +124,35 @@ def test_the_index_server_down_then_back(stack: FaultStack, record_property) -> 
 
 
 def test_postgres_restarted_mid_relay(stack: FaultStack, record_property) -> None:
+    """A writer commits changes without pause; Postgres is crash-restarted at a moment the relay
+    holds claimed outbox rows in an open transaction (caught by polling pg_stat_activity)."""
     started, dead_before = time.monotonic(), stack.dead()
-    applied = _changes(stack, "PGA", count=12)  # the relay and the indexer are busy with these
+    applied = 0
+    stop = threading.Event()
+
+    def write() -> None:
+        nonlocal applied
+        i = 0
+        while not stop.is_set():
+            try:
+                stack.insert(f"PG-{i}")
+                applied += 1
+                i += 1
+            except psycopg.OperationalError:
+                time.sleep(0.1)  # Postgres is restarting: try again
+
+    writer = threading.Thread(target=write, daemon=True)
+    writer.start()
+    caught = wait_until(stack.relay_busy, 15, interval=0.005)
     stack.restart_postgres()
-    applied += _changes(stack, "PGB", count=6)
+    time.sleep(1.0)  # a few more changes after the restart
+    stop.set()
+    writer.join(30)
     drift, dead = _finish(stack, record_property, "Postgres restarted mid-relay", applied,
-                          "1 immediate-shutdown restart of Postgres (queue and outbox with it)",
+                          f"1 immediate-shutdown restart of Postgres (queue and outbox with it), "
+                          f"{'caught' if caught else 'not caught'} with the relay mid-batch",
                           started, dead_before)
+    assert caught, "the relay was never seen holding claimed rows"
     assert (drift, dead) == (0, 0)
 
 

@@ -143,9 +143,11 @@ def test_postgres_restarted_mid_relay(stack: FaultStack, record_property) -> Non
 
     writer = threading.Thread(target=write, daemon=True)
     writer.start()
+    assert wait_until(lambda: applied >= 20, 30, interval=0.01)
     caught = wait_until(stack.relay_busy, 15, interval=0.005)
     stack.restart_postgres()
-    time.sleep(1.0)  # a few more changes after the restart
+    before = applied
+    assert wait_until(lambda: applied >= before + 20, 30, interval=0.05)  # more after the restart
     stop.set()
     writer.join(30)
     drift, dead = _finish(stack, record_property, "Postgres restarted mid-relay", applied,
@@ -158,7 +160,7 @@ def test_postgres_restarted_mid_relay(stack: FaultStack, record_property) -> Non
 
 def test_disk_full_on_the_index_data_directory(stack: FaultStack, record_property) -> None:
     """Simulated ENOSPC: the server answers each write as it answers a full disk (507)."""
-    seconds = RECEIVE_LIMIT_SECONDS + 3
+    seconds = RECEIVE_LIMIT_SECONDS + 1  # the 4th write probe, at 7.5 s, finds it writable again
     started, dead_before, failed_before = time.monotonic(), stack.dead(), stack.faults_failed()
     stack.write_fault(enospc=True, seconds=seconds)
     applied = _changes(stack, "FULL")
@@ -175,7 +177,7 @@ def test_the_index_data_directory_really_full(stack: FaultStack, record_property
     reason = getattr(stack, "no_small_dir", None)
     if reason:
         pytest.skip(reason)
-    seconds = RECEIVE_LIMIT_SECONDS + 3
+    seconds = RECEIVE_LIMIT_SECONDS + 1  # the 4th write probe, at 7.5 s, finds it writable again
     started, dead_before = time.monotonic(), stack.dead()
     held_before = stack.indexer_log().count("event=indexer_outage_holding")
     filled = stack.fill_index_dir()

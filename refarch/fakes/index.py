@@ -12,7 +12,9 @@ better).
 
 Namespaces share one store: :meth:`FakeVectorIndex.in_namespace` gives the same index bound to
 another namespace, and :meth:`~FakeVectorIndex.stats` counts them all. Setting ``down`` makes
-every call fail as an unreachable index does (no status: not the record's fault).
+every call fail as an unreachable index does (no status: not the record's fault); setting
+``writes_down`` makes only upserts and deletes fail that way (a full disk, a write quota) while
+reads answer, in every namespace.
 """
 
 from __future__ import annotations
@@ -53,6 +55,7 @@ class _Store:
         self.namespaces: dict[str, dict[str, tuple[np.ndarray, dict[str, Any] | None]]] = {}
         self.lock = threading.Lock()
         self.down = False
+        self.writes_down = False
 
 
 class FakeVectorIndex:
@@ -96,6 +99,15 @@ class FakeVectorIndex:
     def down(self, value: bool) -> None:
         self._store.down = value
 
+    @property
+    def writes_down(self) -> bool:
+        """While true, upserts and deletes raise :class:`IndexServiceError`; reads answer."""
+        return self._store.writes_down
+
+    @writes_down.setter
+    def writes_down(self, value: bool) -> None:
+        self._store.writes_down = value
+
     def in_namespace(self, namespace: str) -> FakeVectorIndex:
         """This index bound to ``namespace`` (the same store)."""
         return FakeVectorIndex(namespace=namespace, _store=self._store)
@@ -115,6 +127,9 @@ class FakeVectorIndex:
     def _available(self, what: str) -> dict[str, tuple[np.ndarray, dict[str, Any] | None]]:
         if self._store.down:
             raise IndexServiceError(f"vector index {what} failed: the index is unreachable (down)")
+        if self._store.writes_down and what in ("upsert", "delete"):
+            raise IndexServiceError(
+                f"vector index {what} failed: (507) the index cannot write (writes_down)")
         return self._store.namespaces.setdefault(self.namespace, {})
 
     # -- the port ----------------------------------------------------------------------------

@@ -98,6 +98,10 @@ class VectorIndex(Protocol):
         """Release the index's connections (it is not usable afterwards)."""
         ...
 
+    def in_namespace(self, namespace: str) -> VectorIndex:
+        """The same index bound to ``namespace`` (sharing this one's connections)."""
+        ...
+
 
 def _values(values: Sequence[float]) -> list[float]:
     tolist = getattr(values, "tolist", None)
@@ -153,6 +157,9 @@ class PineconeVectorIndex:
 
     def close(self) -> None:
         self.index.close()
+
+    def in_namespace(self, namespace: str) -> PineconeVectorIndex:
+        return PineconeVectorIndex(self.index, namespace=namespace)
 
     def upsert(self, records: Sequence[Record]) -> int:
         items = []

@@ -16,7 +16,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from types import TracebackType
@@ -121,11 +121,14 @@ def start_index_server(
     *,
     ready_timeout: float = 300.0,
     extra_args: Sequence[str] = (),
+    extra_env: Mapping[str, str] | None = None,
 ) -> IndexServerHandle:
     """Start a local index server and wait until it answers.
 
     ``data_dir`` defaults to ``REFARCH_HOME/index``, ``port`` and ``host`` to the settings.
-    ``extra_args`` are passed through (engine tuning flags, e.g. ``["--ef-search", "64"]``).
+    ``extra_args`` are passed through (engine tuning flags, e.g. ``["--ef-search", "64"]``),
+    ``extra_env`` is added to the server's environment (fault tests arm
+    :mod:`refarch.index.server.faults` with it).
     Raises :class:`~refarch.errors.IndexServiceError` when ``host`` is not loopback and no
     API key is configured, the port is taken, the data directory is in use, or the server
     exits or does not answer within ``ready_timeout``.
@@ -143,6 +146,7 @@ def start_index_server(
     if settings.index_allowed_hosts:
         env["REFARCH_INDEX_ALLOWED_HOSTS"] = ",".join(settings.index_allowed_hosts)
     env.setdefault("REFARCH_LOG_LEVEL", settings.log_level)
+    env.update(extra_env or {})
     command = [
         sys.executable, "-m", "refarch.index.server",
         "--data-dir", str(data_dir), "--host", host, "--port", str(port), *extra_args,

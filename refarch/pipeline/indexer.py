@@ -25,10 +25,20 @@ could still write an older row; reconcile detects and repairs that residue.
 
 Failures. A malformed message goes to the DLQ at once. A product that fails on its own (no
 text to embed, the index rejects its record) is retried with backoff and dead-lettered with its
-error after ``max_receives`` receives; the rest of the batch is still indexed. When everything
-fails (index or database down) the step raises and :func:`run` waits until both answer again
-before receiving more, so an outage does not burn through the receive counts.
+error after ``max_receives`` receives; the rest of the batch is still indexed. A write the index
+rejects as a whole (a 4xx, :class:`~refarch.errors.IndexRejectedError`) is split in halves until
+the rejected record stands alone, and so is a batch that fails in any other way that is not an
+outage, so only the poison product is dead-lettered, with an error naming it.
 
+Outages are not the batch's fault. An index that cannot write (5xx, 429, refused or timed-out
+connections, a full disk reported as 507) or a database that does not answer raises an error
+:func:`is_outage` recognises; the worker then keeps the batch: the heartbeat goes on extending
+the messages' visibility (no receive is spent, nothing is dead-lettered), and every 0.5 s,
+doubling up to ``max_probe_interval``, it probes with :func:`probe_write`, a small *write* (an
+index that reads fine may still refuse writes), before it tries the batch again. It lets go of
+the batch only when ``stop`` is set (the messages are made visible at once) or when the hold
+itself is lost (the queue was unreachable for most of a visibility timeout): then one receive
+is spent, which is all an outage can cost.
 Time. Every duration, deadline and timestamp comes from the worker's ``clock`` (a
 :class:`~refarch.clock.Clock`, the system clock unless one is injected), so tests run the
 retry, hold and backoff paths on a :class:`~refarch.fakes.FakeClock` in milliseconds.
@@ -50,7 +60,13 @@ from refarch.db import products
 from refarch.domain.product import StoredProduct
 from refarch.domain.text import TextOf, content_hash, embedded_text, embedding_input
 from refarch.domain.vectors import vector_id, vector_metadata, version_and_hash
-from refarch.errors import IndexRejectedError, QueueError, RefarchError, StaleReceiptError
+from refarch.errors import (
+    IndexRejectedError,
+    IndexServiceError,
+    QueueError,
+    RefarchError,
+    StaleReceiptError,
+)
 from refarch.logs import event
 from refarch.pipeline.changes import MalformedMessageError, ProductChange
 from refarch.queue.port import MAX_BATCH, Queue, ReceivedMessage
@@ -59,6 +75,38 @@ log = logging.getLogger("refarch.pipeline.indexer")
 
 #: Ids per delete or fetch request.
 ID_CHUNK = 500
+#: Times a batch may fail with an outage error right after a write probe succeeded before the
+#: batch is taken to be the cause and bisected (see IndexerWorker._hold_through_outages).
+OUTAGE_RETRIES = 3
+#: Where :func:`probe_write` writes (never the products' namespace: counts stay exact).
+PROBE_NAMESPACE = "refarch-indexer-probe"
+#: The id of the one record :func:`probe_write` writes and deletes again.
+PROBE_ID = "write-probe"
+
+
+def is_outage(exc: BaseException) -> bool:
+    """Whether ``exc`` means a dependency is unavailable, not that the batch is bad.
+
+    An index error that is not a rejection (5xx, 429, refused or timed-out connection, a full
+    disk) and a database connection failure are outages: the same batch will succeed once the
+    dependency is back, so it must not spend receives. A rejection (4xx) or anything else
+    is the batch's (or a product's) own failure.
+    """
+    if isinstance(exc, IndexRejectedError):
+        return False
+    return isinstance(exc, (IndexServiceError, psycopg.OperationalError, psycopg.InterfaceError))
+
+
+def probe_write(index: Any) -> None:
+    """Write and delete one record in :data:`PROBE_NAMESPACE`; raises when the index cannot.
+
+    A read-only probe (``count``) answers while writes fail (a full disk, a read-only
+    replica, a write quota), which would send the worker back to burning receives.
+    """
+    dimension = index.stats().dimension or 1
+    probe = index.in_namespace(PROBE_NAMESPACE)
+    probe.upsert([(PROBE_ID, [1.0] + [0.0] * (dimension - 1), {"probe": True})])
+    probe.delete([PROBE_ID])
 
 
 @dataclass(frozen=True, slots=True)
@@ -171,6 +219,13 @@ class IndexerStepResult:
     failed: int = 0
     dead_lettered: int = 0
     abandoned: int = 0
+    #: Times the batch met an outage (it was held, not failed) and write probes made meanwhile.
+    outages: int = 0
+    probes: int = 0
+    #: Messages let go unsettled because ``stop`` came during an outage (visible again at once).
+    released: int = 0
+    #: Times a failing group of products was split in halves to find the one that fails.
+    splits: int = 0
     seconds: float = 0.0
     embed_seconds: float = 0.0
     #: Seconds from the earliest change captured to its write, for freshness logs.
@@ -266,6 +321,7 @@ class IndexerWorker:
         max_receives: int | None = None,
         on_close: Sequence[Callable[[], None]] = (),
         clock: Clock = SYSTEM_CLOCK,
+        max_probe_interval: float = 30.0,
     ) -> None:
         self.queue = queue
         #: Closers of parts this worker was given to own (see refarch.bootstrap.make_indexer).
@@ -279,6 +335,8 @@ class IndexerWorker:
         self.visibility_timeout = float(visibility_timeout)
         self.max_receives = max_receives if max_receives is not None else queue.max_receives
         self.clock = clock
+        #: The longest wait between write probes while a batch is held through an outage.
+        self.max_probe_interval = float(max_probe_interval)
         self._received_at = clock.monotonic()
 
     # -- connections ----------------------------------------------------------------------
@@ -302,10 +360,11 @@ class IndexerWorker:
             close()
 
     def healthy(self) -> bool:
-        """Whether Postgres and the index both answer (checked before receiving after a failure)."""
+        """Whether Postgres answers and the index accepts a write (:func:`probe_write`);
+        checked before receiving after a failure, and while a batch is held through an outage."""
         try:
             self._db().execute("SELECT 1")
-            self.index.count()
+            probe_write(self.index)
             return True
         except Exception:  # noqa: BLE001 - any failure means "not yet"
             self._drop_connection()
@@ -331,15 +390,21 @@ class IndexerWorker:
                 break
         return messages
 
-    def step(self, wait_seconds: float = 0.0) -> IndexerStepResult:
-        """Handle one batch; returns its counts (``received == 0``: the queue was empty)."""
+    def step(self, wait_seconds: float = 0.0, stop: threading.Event | None = None) -> IndexerStepResult:
+        """Handle one batch; returns its counts (``received == 0``: the queue was empty).
+
+        Through an outage the batch is held (see the module docstring) until the index writes
+        again, or until ``stop`` is set: then the messages still held are made visible again
+        (``released``) and the step returns. Without ``stop`` it holds until the outage ends or
+        the hold is lost; a lost hold raises the outage's error, nothing dead-lettered.
+        """
         started = self.clock.monotonic()
         result = IndexerStepResult()
         messages = self.receive_batch(wait_seconds)
         result.received = len(messages)
         if not messages:
             return result
-        by_product: dict[int, list[tuple[ReceivedMessage, ProductChange]]] = {}
+        pending: dict[int, list[tuple[ReceivedMessage, ProductChange]]] = {}
         for message in messages:
             try:
                 change = ProductChange.from_json(message.body)
@@ -347,26 +412,100 @@ class IndexerWorker:
                 self._dead_letter([message], f"malformed message: {exc}")
                 result.dead_lettered += 1
                 continue
-            by_product.setdefault(change.product_id, []).append((message, change))
-        result.products = len(by_product)
-        if not by_product:
-            result.seconds = self.clock.monotonic() - started
-            return result
-
-        try:
-            with self.hold([m for items in by_product.values() for m, _ in items]) as hold:
-                self._process(by_product, hold, result)
-        except Exception as exc:
-            # Nothing was acknowledged: every message comes back after its full visibility
-            # timeout (no quick retry: the index or database is likely down, and run() waits
-            # for it). Those on their last receive go to the DLQ now, with the error.
-            for items in by_product.values():
-                result.dead_lettered += self._retry_or_dead_letter(
-                    [m for m, _ in items], f"batch failed: {exc}", backoff=False
-                )
-            raise
+            pending.setdefault(change.product_id, []).append((message, change))
+        result.products = len(pending)
+        if pending:
+            with self.hold([m for items in pending.values() for m, _ in items]) as hold:
+                self._hold_through_outages(pending, hold, result, stop or threading.Event())
         result.seconds = self.clock.monotonic() - started
         return result
+
+    def _hold_through_outages(self, pending: dict[int, list[tuple[ReceivedMessage, ProductChange]]],
+                              hold: Hold, result: IndexerStepResult, stop: threading.Event) -> None:
+        """Settle ``pending``; on an outage keep the batch held and probe until writes work.
+
+        When the probe succeeds but the batch fails with an "outage" again, ``OUTAGE_RETRIES``
+        times in a row, the batch itself is the likelier cause (a record that makes the server
+        answer 500): it is then settled treating those errors as failures, bisected like any
+        other, so one such record cannot hold its batch-mates (and the worker) forever.
+        """
+        outage_started: float | None = None
+        probed_ok = 0
+        while True:
+            try:
+                self._settle(pending, hold, result, isolate_outages=probed_ok >= OUTAGE_RETRIES)
+            except Exception as exc:
+                if not is_outage(exc):
+                    raise  # _settle isolates failures; this is a bug: the messages come back later
+                error = str(exc).strip() or repr(exc)
+                if outage_started is None:
+                    outage_started = self.clock.monotonic()
+                    event(log, "indexer_outage_holding", level=logging.WARNING,
+                          products=len(pending), error=error)
+                result.outages += 1
+                self._drop_connection()
+                if not self._wait_until_writable(pending, hold, result, stop, exc):
+                    return
+                probed_ok += 1
+                continue
+            if outage_started is not None:
+                event(log, "indexer_outage_over", products=result.products,
+                      held_seconds=self.clock.monotonic() - outage_started)
+            return
+
+    def _wait_until_writable(self, pending: dict[int, list[tuple[ReceivedMessage, ProductChange]]],
+                             hold: Hold, result: IndexerStepResult, stop: threading.Event,
+                             error: Exception) -> bool:
+        """Probe (0.5 s, doubling up to ``max_probe_interval``) until the index accepts a write
+        and Postgres answers: True. On ``stop``, release the held messages: False. A hold lost
+        meanwhile (the queue unreachable) re-raises ``error``: the messages come back on their own."""
+        delay = 0.5
+        while True:
+            if self.clock.wait(stop, delay):
+                handles = [m.receipt_handle for items in pending.values() for m, _ in items]
+                for handle in handles:
+                    try:
+                        self.queue.change_visibility(handle, 0)
+                    except QueueError:
+                        pass  # it comes back after its visibility timeout anyway
+                result.released += len(handles)
+                event(log, "indexer_outage_released", level=logging.WARNING, messages=len(handles))
+                return False
+            delay = min(delay * 2, self.max_probe_interval)
+            result.probes += 1
+            if hold.lost({pid: [m for m, _ in items] for pid, items in pending.items()}):
+                event(log, "indexer_outage_hold_lost", level=logging.WARNING, products=len(pending))
+                raise error
+            if self.healthy():
+                return True
+
+    def _settle(self, pending: dict[int, list[tuple[ReceivedMessage, ProductChange]]],
+                hold: Hold, result: IndexerStepResult, *, isolate_outages: bool = False) -> None:
+        """Process ``pending``, removing each product once it is settled (acknowledged, retried
+        later, dead-lettered or abandoned). An outage propagates with the unsettled products
+        still in ``pending``. Any other failure splits the failing group in halves until the
+        product that fails stands alone; it alone is retried later or dead-lettered, named.
+        With ``isolate_outages`` an outage error is treated the same way."""
+        groups = [list(pending)]
+        while groups:
+            ids = groups.pop()
+            part = {pid: pending[pid] for pid in ids}
+            try:
+                self._process(part, hold, result)
+            except Exception as exc:
+                if is_outage(exc) and not isolate_outages:
+                    raise
+                if len(ids) > 1:
+                    middle = len(ids) // 2
+                    groups += [ids[middle:], ids[:middle]]  # the first half next
+                    result.splits += 1
+                    continue
+                (pid,) = ids
+                result.failed += 1
+                result.dead_lettered += self._retry_or_dead_letter(
+                    [m for m, _ in part[pid]], f"product {pid}: indexing failed: {exc!r}")
+            for pid in ids:
+                del pending[pid]
 
     def _process(
         self,
@@ -385,7 +524,7 @@ class IndexerWorker:
         if plan.embed:
             embed_started = self.clock.monotonic()
             records.extend(self._embed(plan.embed, failures))
-            result.embed_seconds = self.clock.monotonic() - embed_started
+            result.embed_seconds += self.clock.monotonic() - embed_started
 
         # Drop products whose hold we may have lost: another indexer may be working on them.
         stale = hold.lost({pid: [m for m, _ in items] for pid, items in by_product.items()})
@@ -397,14 +536,14 @@ class IndexerWorker:
         failures.update(self._upsert(records))
         self._delete_vectors(deletes)
 
-        result.embedded = sum(1 for r, _, _ in plan.embed if r.id not in failures and r.id not in stale)
-        result.reused = sum(
+        result.embedded += sum(1 for r, _, _ in plan.embed if r.id not in failures and r.id not in stale)
+        result.reused += sum(
             1 for r in plan.reuse if r.product_id not in failures and r.product_id not in stale
         )
-        result.deleted = len(deletes)
-        result.current = len(plan.current)
-        result.failed = len(failures)
-        result.abandoned = len(stale)
+        result.deleted += len(deletes)
+        result.current += len(plan.current)
+        result.failed += len(failures)
+        result.abandoned += len(stale)
 
         done_handles: list[str] = []
         changed_at: list[datetime] = []
@@ -419,7 +558,8 @@ class IndexerWorker:
         self._ack(done_handles)
         if changed_at:
             now = self.clock.now()
-            result.max_lag = max((now - t).total_seconds() for t in changed_at)
+            lag = max((now - t).total_seconds() for t in changed_at)
+            result.max_lag = lag if result.max_lag is None else max(result.max_lag, lag)
 
     # -- index I/O ------------------------------------------------------------------------
 
@@ -449,23 +589,24 @@ class IndexerWorker:
 
     def _upsert(self, records: list[Record]) -> dict[int, str]:
         """Upsert ``records`` (the port splits them into requests); when the index rejects
-        the content, retry record by record to find the culprit(s). Returns per-product
-        failures; raises on anything but a rejection (the index is down or unreachable: the
-        whole batch comes back later). Rewriting records already written is harmless.
+        them, split them in halves until each rejected record stands alone (a batch of n with
+        one poison costs about 2 log2 n requests). Returns per-product failures; raises on
+        anything but a rejection (an outage: the caller holds the batch and retries it).
+        Rewriting records already written is harmless.
         """
         failures: dict[int, str] = {}
-        try:
-            self.index.upsert([(vector_id(r.product_id), r.values, r.metadata) for r in records])
-            return failures
-        except IndexRejectedError:
-            pass
-        for record in records:
+        groups = [records] if records else []
+        while groups:
+            group = groups.pop()
             try:
-                self.index.upsert([(vector_id(record.product_id), record.values, record.metadata)])
+                self.index.upsert([(vector_id(r.product_id), r.values, r.metadata) for r in group])
             except IndexRejectedError as exc:
-                failures[record.product_id] = (
-                    f"product {record.product_id}: index rejected the record: {exc}"
-                )
+                if len(group) > 1:
+                    middle = len(group) // 2
+                    groups += [group[middle:], group[:middle]]
+                    continue
+                pid = group[0].product_id
+                failures[pid] = f"product {pid}: index rejected the record: {exc}"
         return failures
 
     def _delete_vectors(self, product_ids: list[int]) -> None:
@@ -522,16 +663,19 @@ def run(
     wait_seconds: float = 1.0,
     max_backoff: float = 30.0,
 ) -> None:
-    """Step until ``stop`` is set; after a failure, wait until Postgres and the index answer.
+    """Step until ``stop`` is set; after a failure, wait until Postgres answers and the index
+    accepts a write (:meth:`IndexerWorker.healthy`).
 
     ``stop`` is checked between steps, so SIGTERM (which sets it) lets the batch in hand finish
-    and be acknowledged before the process exits. The waits between health checks (0.5 s,
-    doubling up to ``max_backoff``, back to 0.5 s after a step succeeds) are on the worker's clock.
+    and be acknowledged before the process exits; a batch held through an outage is released
+    instead (visible again at once, nothing dead-lettered). The waits between health checks
+    (0.5 s, doubling up to ``max_backoff``, back to 0.5 s after a step succeeds) are on the
+    worker's clock.
     """
     backoff = 0.5
     while not stop.is_set():
         try:
-            result = worker.step(wait_seconds=wait_seconds)
+            result = worker.step(wait_seconds=wait_seconds, stop=stop)
         except Exception as exc:  # noqa: BLE001 - the loop survives anything a step throws
             event(log, "indexer_error", level=logging.WARNING, error=str(exc).strip() or repr(exc))
             while not worker.clock.wait(stop, backoff) and not worker.healthy():
@@ -543,7 +687,8 @@ def run(
                 log, "indexer_batch", received=result.received, products=result.products,
                 embedded=result.embedded, reused=result.reused, deleted=result.deleted,
                 current=result.current, failed=result.failed, dead_lettered=result.dead_lettered,
-                seconds=result.seconds, embed_seconds=result.embed_seconds,
+                outages=result.outages, probes=result.probes, released=result.released,
+                splits=result.splits, seconds=result.seconds, embed_seconds=result.embed_seconds,
                 max_lag=result.max_lag if result.max_lag is not None else "",
             )
     worker.close()

@@ -41,7 +41,7 @@ from starlette.routing import Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from refarch.index.filters import describe
-from refarch.index.server import limits
+from refarch.index.server import faults, limits
 from refarch.index.server import requests as rq
 from refarch.index.server.api_errors import ApiError, bad_request
 from refarch.index.server.engine import IndexConfig, IndexEngine, Match
@@ -518,6 +518,9 @@ def _endpoint(handler: Handler) -> Handler:
         except Exception as exc:  # noqa: BLE001 - a bug must still answer like Pinecone
             event(log, "request_failed", level=logging.ERROR, path=request.url.path,
                   error=repr(exc))
+            if faults.is_storage_full(exc):  # a full disk is an outage (507), not a bug
+                full = faults.storage_full(exc)
+                return _json(full.body(), full.status)
             return _json(ApiError(500, f"Internal error: {exc!r}").body(), 500)
 
     return wrapped
@@ -695,6 +698,7 @@ def create_app(registry: Registry, api_key: str | None = None,
         middleware=[
             Middleware(HostCheckMiddleware, allowed=allowed_hosts or AllowedHosts("127.0.0.1")),
             Middleware(_ApiKeyMiddleware, api_key=api_key),
+            Middleware(faults.FaultMiddleware, faults=faults.middleware_faults()),
         ],
         exception_handlers={HTTPException: unknown_route},
     )

@@ -22,11 +22,12 @@ import errno
 import logging
 import os
 import re
+import sqlite3
 import threading
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, TypeGuard
+from typing import Any
 
 import orjson
 from starlette.types import ASGIApp, Receive, Scope, Send
@@ -63,16 +64,21 @@ def armed(env: Mapping[str, str] | None = None) -> bool:
     return True
 
 
-def storage_full(exc: OSError) -> ApiError:
-    """What the server answers when a write finds the disk full (ENOSPC): 507, an outage
-    (the client should retry later), never a rejection of the request's content."""
-    return ApiError(507, f"Insufficient storage: the index data directory is full ({exc.strerror})",
+def storage_full(exc: BaseException) -> ApiError:
+    """What the server answers when a write finds the disk full (ENOSPC, or SQLite's
+    SQLITE_FULL): 507, an outage (the client should retry later), never a rejection of the
+    request's content."""
+    reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+    return ApiError(507, f"Insufficient storage: the index data directory is full ({reason})",
                     "INSUFFICIENT_STORAGE")
 
 
-def is_storage_full(exc: BaseException) -> TypeGuard[OSError]:
-    """Whether ``exc`` is a full disk (ENOSPC or EDQUOT)."""
-    return isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT)
+def is_storage_full(exc: BaseException) -> bool:
+    """Whether ``exc`` is a full disk: ENOSPC or EDQUOT from a file write (snapshots), or
+    SQLITE_FULL from the record store (SQLite reports a full disk as its own error)."""
+    if isinstance(exc, OSError):
+        return exc.errno in (errno.ENOSPC, errno.EDQUOT)
+    return isinstance(exc, sqlite3.Error) and getattr(exc, "sqlite_errorcode", None) == sqlite3.SQLITE_FULL
 
 
 @dataclass

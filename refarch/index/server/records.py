@@ -62,6 +62,14 @@ def _prefix_upper_bound(prefix: str) -> str | None:
     return prefix[:-1] + chr(last + 1)
 
 
+def _rollback(conn: sqlite3.Connection) -> None:
+    """Roll back the open transaction, if SQLite has not already: on a full disk (SQLITE_FULL)
+    it rolls back by itself, and a second ROLLBACK would raise "no transaction is active" and
+    hide the real error from the caller (who answers 507 for a full disk)."""
+    if conn.in_transaction:
+        conn.execute("ROLLBACK")
+
+
 class RecordStore:
     """Records (namespace, id) -> (vector bytes, metadata JSON) with tombstones and sequence.
 
@@ -141,7 +149,7 @@ class RecordStore:
                 conn.execute(_MARK, (max(seq for _, _, seq in writes),))
             conn.execute("COMMIT")
         except BaseException:
-            conn.execute("ROLLBACK")
+            _rollback(conn)
             raise
 
     def update(
@@ -158,7 +166,7 @@ class RecordStore:
             conn.execute(_MARK, (seq,))
             conn.execute("COMMIT")
         except BaseException:
-            conn.execute("ROLLBACK")
+            _rollback(conn)
             raise
 
     def delete(self, ns: str, ids: Sequence[str], seq: int) -> None:
@@ -175,7 +183,7 @@ class RecordStore:
             conn.execute(_MARK, (seq,))  # also when no id was stored: the seq is used
             conn.execute("COMMIT")
         except BaseException:
-            conn.execute("ROLLBACK")
+            _rollback(conn)
             raise
 
     def drop_namespace(self, ns: str, seq: int, forget: bool) -> None:
@@ -192,7 +200,7 @@ class RecordStore:
             conn.execute(_MARK, (seq,))
             conn.execute("COMMIT")
         except BaseException:
-            conn.execute("ROLLBACK")
+            _rollback(conn)
             raise
 
     def create_namespace(self, ns: str) -> None:

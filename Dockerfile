@@ -15,17 +15,15 @@
 
 ARG PYTHON_IMAGE=python:3.11-slim-bookworm@sha256:0000000000000000000000000000000000000000000000000000000000000000
 
-# --- build: compile and install everything into /opt/venv ---------------------------------
+# --- build: install everything into /opt/venv ---------------------------------------------
 FROM ${PYTHON_IMAGE} AS build
 
+# Wheels only: every pinned dependency publishes one, so no install step compiles C or C++ (the
+# stage has no compiler, and a dependency that needed one fails here, not at run time).
 ENV PIP_NO_CACHE_DIR=1 \
     PIP_DISABLE_PIP_VERSION_CHECK=1 \
+    PIP_ONLY_BINARY=:all: \
     PYTHONDONTWRITEBYTECODE=1
-
-# A C++ compiler for dependencies that publish no wheel (hnswlib builds from source).
-RUN apt-get update \
- && apt-get install -y --no-install-recommends build-essential \
- && rm -rf /var/lib/apt/lists/*
 
 # Two virtualenvs: /opt/venv is what the runtime stage carries, the core install profile only
 # (ONNX Runtime, no torch); /opt/export lives in this stage only and adds the 'torch' profile
@@ -71,8 +69,8 @@ RUN HF_HUB_OFFLINE=1 /opt/export/bin/refarch model export --out /opt/refarch-onn
 # --- runtime: slim, no compiler, non-root ---------------------------------------------------
 FROM ${PYTHON_IMAGE} AS runtime
 
-# Runtime libraries of the compiled dependencies (C++ standard library, OpenMP), and psql for
-# `refarch deploy psql` (ECS Exec: the database has no public endpoint).
+# Runtime libraries the dependencies' wheels link against (C++ standard library, OpenMP), and
+# psql for `refarch deploy psql` (ECS Exec: the database has no public endpoint).
 RUN apt-get update \
  && apt-get install -y --no-install-recommends libstdc++6 libgomp1 postgresql-client \
  && rm -rf /var/lib/apt/lists/* \

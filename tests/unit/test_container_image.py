@@ -61,6 +61,19 @@ def test_multi_stage_with_a_slim_final_stage() -> None:
     assert any(c.startswith(f"--from={names[0].group(1)}") for c in copies)  # type: ignore[union-attr]
 
 
+def test_no_stage_installs_a_compiler_and_pip_takes_wheels_only() -> None:
+    # Every pinned dependency ships a wheel (the HNSW graph is chroma-hnswlib's, not hnswlib's
+    # sdist), so no install step compiles C or C++; PIP_ONLY_BINARY makes one that would fail.
+    for stage in _stages():
+        installs = " ".join(line for line in _instructions(stage, "RUN") if "apt-get install" in line)
+        for compiler in ("build-essential", "gcc", "g++", "clang", "cmake"):
+            assert not re.search(rf"(?<![\w-]){re.escape(compiler)}(?![\w-])", installs), compiler
+    build_env = " ".join(_instructions(_stages()[0], "ENV"))
+    assert "PIP_ONLY_BINARY=:all:" in build_env
+    core = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))["project"]["dependencies"]
+    assert not any(re.split(r"[=<>\[ ]", d)[0] == "hnswlib" for d in core)
+
+
 def test_final_stage_runs_as_a_non_root_user() -> None:
     users = _instructions(_stages()[-1], "USER")
     assert users, "the final stage sets USER"

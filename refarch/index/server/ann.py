@@ -2,7 +2,9 @@
 
 * Every vector id gets a *label* (a small integer, reused after deletes). The raw vectors live
   in :class:`VectorStore` (float32, normalised for cosine) and, once indexed, also in the
-  hnswlib graph; metadata lives in :class:`~refarch.index.server.columns.MetadataColumns`.
+  HNSW graph (hnswlib's API, from the ``chroma-hnswlib`` wheel: see
+  :mod:`~refarch.index.server.graph_files`); metadata lives in
+  :class:`~refarch.index.server.columns.MetadataColumns`.
 * A write is visible at once: a new or changed vector becomes *pending* (its old graph entry,
   if any, is marked deleted) and pending vectors are searched exactly until the background
   indexer (:meth:`NamespaceIndex.index_pending`) has put them into the graph. A bulk load
@@ -33,10 +35,8 @@ import numpy as np
 
 from refarch.index.filters import Node
 from refarch.index.server.columns import MetadataColumns
+from refarch.index.server.graph_files import new_graph
 from refarch.index.server.tuning import Tuning
-
-#: hnswlib space per Pinecone metric (cosine vectors are normalised before they reach it).
-SPACES = {"cosine": "ip", "dotproduct": "ip", "euclidean": "l2"}
 
 _CHUNK_SHIFT = 15
 _CHUNK_ROWS = 1 << _CHUNK_SHIFT
@@ -297,7 +297,7 @@ class NamespaceIndex:
 
     def _ensure_graph(self, extra: int) -> hnswlib.Index:
         if self.graph is None:
-            graph = hnswlib.Index(space=SPACES[self.metric], dim=self.dim)
+            graph = new_graph(self.metric, self.dim)
             graph.init_index(
                 max_elements=max(1024, len(self.alive), extra),
                 M=self.tuning.hnsw_m,

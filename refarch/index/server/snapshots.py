@@ -1,17 +1,20 @@
 """Durable snapshots of a namespace's in-memory state, so a restart does not rebuild the graph.
 
-A snapshot is a directory ``snap-<seq>-<time>`` holding the hnswlib graph, the raw vectors and a pickle
+A snapshot is a directory ``snap-<seq>-<time>`` holding the HNSW graph, the raw vectors and a pickle
 of everything else (ids, labels, metadata columns, pending labels), plus ``meta.json``. It is
 written under a temporary name, every file is fsynced, and only then is the directory renamed
 into place, so a ``kill -9`` at any moment leaves either the old snapshot or the new one, never
 half of one. ``seq`` is the last write the snapshot includes: on start the engine loads the
 newest snapshot and replays the records written after it from SQLite (the source of truth).
+A graph written by the previous engine (hnswlib 0.8.0) is upgraded in place when it is loaded
+(:mod:`~refarch.index.server.graph_files`).
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import os
 import pickle
 import shutil
@@ -19,10 +22,12 @@ import time
 import uuid
 from pathlib import Path
 
-import hnswlib
-
-from refarch.index.server.ann import SPACES, NamespaceIndex
+from refarch.index.server.ann import NamespaceIndex
+from refarch.index.server.graph_files import load_graph
 from refarch.index.server.tuning import Tuning
+from refarch.logs import event
+
+log = logging.getLogger(__name__)
 
 _STATE = "state.pkl"
 _VECTORS = "vectors.f32"
@@ -106,7 +111,9 @@ def save_snapshot(root: Path, ns: NamespaceIndex) -> Path:
 def load_snapshot(root: Path, namespace: str, tuning: Tuning) -> NamespaceIndex | None:
     """The namespace as of its newest complete snapshot, or ``None`` when it has none.
 
-    Leftovers of interrupted snapshots (``tmp-*``) are removed.
+    Leftovers of interrupted snapshots and graph upgrades (``tmp-*``) are removed. Raises
+    :class:`~refarch.index.server.graph_files.GraphFileError` (naming how to rebuild) for a
+    graph file no engine here can read.
     """
     folder = namespace_dir(root, namespace)
     if not folder.is_dir():
@@ -121,8 +128,15 @@ def load_snapshot(root: Path, namespace: str, tuning: Tuning) -> NamespaceIndex 
         state = pickle.load(stream)
     graph = None
     if (newest / _GRAPH).exists():
-        graph = hnswlib.Index(space=SPACES[state["metric"]], dim=state["dim"])
-        graph.load_index(str(newest / _GRAPH))
+        scratch = folder / f"tmp-{uuid.uuid4().hex}"
+        try:
+            graph, upgraded = load_graph(newest / _GRAPH, state["metric"], state["dim"], scratch)
+        finally:
+            shutil.rmtree(scratch, ignore_errors=True)
+        if upgraded:
+            fsync_dir(newest)
+            event(log, "graph_upgraded", namespace=namespace, snapshot=newest.name,
+                  elements=graph.element_count, source="hnswlib 0.8.0")
     with open(newest / _VECTORS, "rb") as stream:
         return NamespaceIndex.restore(state, stream, graph, tuning)
 

@@ -23,6 +23,11 @@ setup-lab: $(VENV)/.installed-notebooks
 $(VENV)/.installed-%: pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
+	@# hnswlib (the previous graph engine) and chroma-hnswlib install the same module file: a
+	@# venv that has both would lose it when hnswlib is uninstalled. Drop both; the next line
+	@# installs chroma-hnswlib alone.
+	@if $(BIN)/python -m pip show --quiet hnswlib 2>/dev/null; then \
+		$(BIN)/python -m pip uninstall --quiet -y hnswlib chroma-hnswlib; fi
 	$(BIN)/python -m pip install --quiet -e '.[$*]'
 	@touch $@
 	@if [ "$*" = dev ]; then touch $(VENV)/.installed-torch $(VENV)/.installed-notebooks; fi

@@ -115,8 +115,8 @@ def _copy(source: BinaryIO, target: BinaryIO, length: int) -> None:
 def load_graph(path: Path, metric: str, dim: int, scratch: Path) -> tuple[hnswlib.Index, bool]:
     """The graph stored at ``path``, and whether it was first upgraded from hnswlib 0.8.0's
     format (``scratch``: a directory for the rewritten file; after an upgrade the caller fsyncs
-    ``path``'s directory). Raises :class:`GraphFileError`
-    naming how to rebuild when neither format fits."""
+    ``path``'s directory). Raises :class:`GraphFileError` naming how to rebuild when neither
+    format fits; such a file is left as it was."""
     graph = new_graph(metric, dim)
     try:
         graph.load_index(str(path))

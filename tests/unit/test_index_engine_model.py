@@ -30,25 +30,23 @@ from refarch.index.server.tuning import Tuning
 from tests.support.index_model import (
     DIM,
     IDS,
-    NAMESPACES,
     UNKNOWN,
     IndexReference,
     Record,
     assert_agrees,
+    delete_sets,
+    id_sets,
+    keys,
+    metadata,
+    named_namespaces,
+    namespaces,
+    seeds,
     vector_for,
 )
 
 TUNING = Tuning(exact_limit=3, snapshot_min_changes=1, snapshot_idle_seconds=0.0,
                 index_threads=1)
 PROBE = vector_for(1_000)
-
-namespaces = st.sampled_from(NAMESPACES)
-named_namespaces = st.sampled_from(NAMESPACES[1:])  # "" cannot be created or named
-id_sets = st.lists(st.sampled_from(IDS), min_size=1, max_size=4, unique=True)
-delete_sets = st.lists(st.sampled_from((*IDS, UNKNOWN)), min_size=1, max_size=4, unique=True)
-seeds = st.integers(0, 40)
-metadata = st.one_of(st.none(), st.integers(0, 2).map(lambda k: {"k": float(k)}))
-keys = st.integers(0, 2).map(float)
 
 
 class EngineView:

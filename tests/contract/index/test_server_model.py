@@ -36,11 +36,17 @@ from refarch.settings import Settings
 from tests.support.index_model import (
     DIM,
     IDS,
-    NAMESPACES,
     UNKNOWN,
     IndexReference,
     Record,
     assert_agrees,
+    delete_sets,
+    id_sets,
+    keys,
+    metadata,
+    named_namespaces,
+    namespaces,
+    seeds,
     vector_for,
 )
 
@@ -51,14 +57,6 @@ RESTARTS = 2
 DEFAULT = "__default__"  # how the namespace API names ""
 PROBE = vector_for(1_000)
 API_KEY = "model-test-key"  # any key: the test server has none configured
-
-namespaces = st.sampled_from(NAMESPACES)
-named_namespaces = st.sampled_from(NAMESPACES[1:])
-id_sets = st.lists(st.sampled_from(IDS), min_size=1, max_size=4, unique=True)
-delete_sets = st.lists(st.sampled_from((*IDS, UNKNOWN)), min_size=1, max_size=4, unique=True)
-seeds = st.integers(0, 40)
-metadata = st.one_of(st.none(), st.integers(0, 2).map(lambda k: {"k": float(k)}))
-keys = st.integers(0, 2).map(float)
 
 
 class ServerSlot:
